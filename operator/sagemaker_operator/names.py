@@ -1,0 +1,18 @@
+"""The public names of the project, fixed by the design; renaming any of them needs a migration."""
+
+from typing import Final
+
+GROUP: Final = "sagemaker-operator.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "TrainingJob"
+PLURAL: Final = "trainingjobs"
+SINGULAR: Final = "trainingjob"
+SHORT_NAMES: Final = ("smtj",)
+CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+FINALIZER: Final = f"{GROUP}/stop-training-job"
+
+TAG_NAMESPACE: Final = f"{GROUP}/namespace"
+TAG_NAME: Final = f"{GROUP}/name"
+TAG_UID: Final = f"{GROUP}/uid"
