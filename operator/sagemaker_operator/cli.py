@@ -13,3 +13,13 @@ from sagemaker_operator import __version__
 @click.version_option(__version__, prog_name="sagemaker-operator")
 def main() -> None:
     """Run Amazon SageMaker training jobs from Kubernetes TrainingJob resources."""
+
+
+def _register() -> None:
+    # NB: imported here so each part of the product stays importable on its own.
+    from sagemaker_operator.emulator.command import emulator
+
+    main.add_command(emulator)
+
+
+_register()
