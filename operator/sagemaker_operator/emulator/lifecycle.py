@@ -19,12 +19,14 @@ The timeline, in SageMaker's own words (``TrainingJobStatus`` / ``SecondaryStatu
     StopTrainingJob while in progress:  -> Stopping: Stopping -> Stopped: Stopped
 
 ``MaxRuntimeInSeconds`` counts from ``TrainingStartTime`` (the end of ``Starting``: the
-moment instances are billed), as AWS bills and limits it.
+moment instances are billed), as AWS bills and limits it, leaving out time spent
+``Interrupted`` (that counts against ``MaxWaitTimeInSeconds``, from creation).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import Final
 
@@ -81,7 +83,7 @@ class Plan:
     failure_reason: str | None = None
     max_runtime: float | None = None  # from StoppingCondition, scaled
     max_wait: float | None = None  # spot only, scaled, counted from creation
-    keep_alive: float = 0.0  # warm pool retention after the end, scaled
+    keep_alive: float | None = None  # warm pool retention after the end, scaled; None: no pool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,8 +144,8 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
         steps.append(Transition("Completed", t_upload + plan.uploading, MESSAGES["Completed"]))
 
     if plan.max_runtime is not None:
-        limit = t_download + plan.max_runtime
-        if limit < steps[-1].start:
+        limit = _runtime_limit(steps, plan.max_runtime)
+        if limit is not None and limit < steps[-1].start:
             steps = [s for s in steps if s.start < limit]
             steps.append(Transition(MAX_RUNTIME_EXCEEDED, limit, MESSAGES[MAX_RUNTIME_EXCEEDED]))
 
@@ -152,6 +154,23 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
         steps.append(Transition("Stopping", stop_requested, MESSAGES["Stopping"]))
         steps.append(Transition("Stopped", stop_requested + plan.stopping, MESSAGES["Stopped"]))
     return steps
+
+
+def _runtime_limit(steps: list[Transition], max_runtime: float) -> float | None:
+    """When the job has run ``max_runtime`` seconds since Starting ended.
+
+    Time spent Interrupted, waiting for spot capacity, does not count: that is what
+    ``MaxWaitTimeInSeconds`` bounds.
+    """
+    used = 0.0
+    for step, following in itertools.pairwise(steps[1:]):
+        length = following.start - step.start
+        if step.status == INTERRUPTED:
+            continue
+        if used + length >= max_runtime:
+            return step.start + (max_runtime - used)
+        used += length
+    return None
 
 
 def observe(
@@ -191,7 +210,7 @@ def observe(
     last_modified = max(current.start, modified)
     warm_pool = None
     settled = terminal
-    if plan.keep_alive > 0 and training_start is not None:
+    if plan.keep_alive is not None and training_start is not None:
         if not terminal:
             warm_pool = "InUse"
         elif status == "Completed" and end is not None:

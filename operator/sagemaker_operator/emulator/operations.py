@@ -187,7 +187,8 @@ class Service:
         failure_reason = None
         if outcome == lifecycle.FAILED:
             failure_reason = tags.get(TAG_FAILURE_REASON) or DEFAULT_FAILURE_REASON
-        keep_alive = (params.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds") or 0
+        # NB: a keep-alive of 0 asks for no warm pool at all.
+        keep_alive = (params.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds") or None
         return lifecycle.Plan(
             starting=durations.starting * scale,
             downloading=durations.downloading * scale,
@@ -198,7 +199,7 @@ class Service:
             failure_reason=failure_reason,
             max_runtime=max_runtime * scale if max_runtime is not None else None,
             max_wait=max_wait * scale if max_wait is not None else None,
-            keep_alive=keep_alive * scale,
+            keep_alive=keep_alive * scale if keep_alive is not None else None,
         )
 
     def describe(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:

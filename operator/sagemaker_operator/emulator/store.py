@@ -22,7 +22,6 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,8 +90,9 @@ class Store:
     def get(self, key: Key) -> Job | None:
         return self._jobs.get(key)
 
-    def jobs(self, region: str) -> Iterator[Job]:
-        return (job for job in self._jobs.values() if job.region == region)
+    def jobs(self, region: str) -> list[Job]:
+        # A list, not a generator: callers may forget jobs while they walk the result.
+        return [job for job in self._jobs.values() if job.region == region]
 
     def put(self, job: Job) -> None:
         """Insert or replace a job after a mutation, and journal it."""
