@@ -153,7 +153,9 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
         steps = [s for s in steps if s.start <= stop_requested]
         steps.append(Transition("Stopping", stop_requested, MESSAGES["Stopping"]))
         steps.append(Transition("Stopped", stop_requested + plan.stopping, MESSAGES["Stopped"]))
-    return steps
+    # NB: SageMaker's timestamps have millisecond precision; so do ours, so a time read from
+    # a response and sent back as a filter (LastModifiedTimeAfter) compares as equal.
+    return [dataclasses.replace(s, start=round(s.start, 3)) for s in steps]
 
 
 def _runtime_limit(steps: list[Transition], max_runtime: float) -> float | None:
@@ -214,7 +216,7 @@ def observe(
         if not terminal:
             warm_pool = "InUse"
         elif status == "Completed" and end is not None:
-            expires = end + plan.keep_alive
+            expires = round(end + plan.keep_alive, 3)
             if now < expires:
                 warm_pool, settled = "Available", False
             else:

@@ -114,7 +114,14 @@ class Service:
                 f"Training job names must be unique within an AWS account and region, and a "
                 f"training job with this name already exists ({existing.arn})"
             )
-        algorithm = params["AlgorithmSpecification"]
+        # NB: the model no longer marks AlgorithmSpecification required (serverless jobs built
+        # from a model package may omit it); those are not emulated, so a job needs one.
+        algorithm = params.get("AlgorithmSpecification")
+        if algorithm is None:
+            raise protocol.validation_error(
+                "Value null at 'algorithmSpecification' failed to satisfy constraint: "
+                "Member must not be null (the emulator runs only algorithm-based jobs)"
+            )
         if not algorithm.get("TrainingImage") and not algorithm.get("AlgorithmName"):
             raise protocol.validation_error(
                 "Either 'algorithmSpecification.trainingImage' or "
@@ -417,7 +424,7 @@ def _last_modified(job: store.Job, snapshot: lifecycle.Snapshot) -> float:
 
 def _metrics(job: store.Job, snapshot: lifecycle.Snapshot) -> list[dict[str, Any]]:
     """A final value per metric the algorithm defines; fixed per job, so reruns agree."""
-    definitions = job.request["AlgorithmSpecification"].get("MetricDefinitions") or []
+    definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
     names = [d["Name"] for d in definitions] or ["train:loss"]
     metrics = []
     for name in names:

@@ -78,7 +78,7 @@ class Emulator:
                 raise protocol.unknown_operation(target or "")
             if self.faults.latency:
                 await asyncio.sleep(self.faults.latency)
-            now = self.clock()
+            now = round(self.clock(), 3)  # SageMaker's precision: see lifecycle.timeline
             fault = self.faults.check(operation, now)
             if fault is not None:
                 raise fault
