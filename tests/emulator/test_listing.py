@@ -35,9 +35,7 @@ def five(sagemaker_client: Any) -> dict[str, dict[str, Any]]:
     for name in NAMES[:-1]:  # settled in Training, so LastModifiedTime stays put
 
         def describe(name: str = name) -> dict[str, Any]:
-            described: dict[str, Any] = sagemaker_client.describe_training_job(
-                TrainingJobName=name
-            )
+            described: dict[str, Any] = sagemaker_client.describe_training_job(TrainingJobName=name)
             return described
 
         wait_for(describe, lambda d: d["SecondaryStatus"] == "Training")
