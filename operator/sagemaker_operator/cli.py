@@ -56,3 +56,16 @@ def run(kubeconfig: str | None, namespaces: tuple[str, ...], **options: object) 
     if namespaces:
         overrides["namespaces"] = list(namespaces)
     running.run(Settings(**overrides), kubeconfig=kubeconfig)  # type: ignore[arg-type]
+
+
+def _register() -> None:
+    # NB: imported here so each part of the product stays importable on its own.
+    from sagemaker_operator.emulator.command import emulator
+
+    main.add_command(emulator)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()
