@@ -1,0 +1,65 @@
+"""The operator's settings: flags and environment, read once through pydantic-settings.
+
+Every setting has an environment twin named ``SAGEMAKER_OPERATOR_<FIELD>`` (the Helm chart
+sets those), and ``sagemaker-operator run`` has a flag for each; a flag wins over the
+environment, the environment over the default. AWS credentials are never settings: they come
+from the standard AWS chain (IRSA / pod identity in a cluster, env or profile locally).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAGEMAKER_OPERATOR_", frozen=True)
+
+    default_region: str | None = Field(
+        None, description="Region for resources without spec.region; else the AWS chain's region."
+    )
+    sagemaker_endpoint_url: str | None = Field(
+        None, description="SageMaker endpoint override, e.g. the emulator's URL."
+    )
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Namespaces to watch (comma-separated); empty: all."
+    )
+    standalone: bool = Field(True, description="Run without peering (a single replica).")
+    peering_name: str | None = Field(
+        None, description="kopf peering name for an active/standby pair; implies not standalone."
+    )
+    poll_interval_seconds: float = Field(
+        10.0, gt=0, description="How often each region's poller lists recently modified jobs."
+    )
+    full_sweep_interval_seconds: float = Field(
+        600.0, gt=0, description="How often every owned, non-terminal job is described anyway."
+    )
+    clock_skew_seconds: float = Field(
+        60.0, ge=0, description="Overlap added to LastModifiedTimeAfter against clock skew."
+    )
+    calls_per_second: float = Field(
+        5.0, gt=0, description="SageMaker calls per second per region, shared by every call."
+    )
+    call_burst: int = Field(10, ge=1, description="Burst size of the per-region call budget.")
+    thread_pool_size: int = Field(16, ge=1, description="Worker threads for blocking boto3 calls.")
+    liveness_port: int = Field(8080, ge=0, description="Port of /healthz; 0 disables it.")
+    metrics_port: int = Field(9090, ge=0, description="Port of /metrics; 0 disables it.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    operator_namespace: str = Field(
+        "sagemaker-operator-system",
+        description="Namespace of the operator itself, where the tenancy ConfigMap lives.",
+    )
+    tenancy_configmap: str = Field(
+        "sagemaker-operator-tenancy",
+        description="ConfigMap (in operator_namespace) with per-namespace role/S3 allowances.",
+    )
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value

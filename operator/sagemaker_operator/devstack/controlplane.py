@@ -1,0 +1,281 @@
+"""Start and stop a real etcd + kube-apiserver (+ kube-controller-manager) on loopback.
+
+The API server runs with a static admin token and ``--authorization-mode=RBAC``, so CRD
+schemas, CEL rules, finalizers, watches and RBAC behave as in a cluster. The controller
+manager runs only the namespace and garbage-collector controllers: enough for namespaces to
+finish deleting and owner references to cascade; there is no scheduler and no kubelet, so
+pods never run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from sagemaker_operator.devstack import pki
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BUILD_SCRIPT = REPO_ROOT / "tests" / "controlplane" / "build.sh"
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be built or did not become ready; the message has the logs."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SMOP_CACHE_DIR", REPO_ROOT / ".cache"))
+
+
+def bin_dir() -> Path:
+    return cache_dir() / "controlplane" / "bin"
+
+
+def ensure_binaries() -> Path:
+    """Build the binaries if any is missing (the script itself skips what is cached)."""
+    directory = bin_dir()
+    if not all((directory / name).is_file() for name in BINARIES):
+        subprocess.run(["bash", str(BUILD_SCRIPT)], check=True)
+    return directory
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_kubeconfig(
+    path: Path, *, server: str, ca_file: Path, token: str, user: str, namespace: str = "default"
+) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}
+        ],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": user,
+                "context": {"cluster": "local", "user": user, "namespace": namespace},
+            }
+        ],
+        "current-context": user,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@dataclass
+class _Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@dataclass
+class ControlPlane:
+    """One etcd and one kube-apiserver in ``workdir``; use as a context manager."""
+
+    workdir: Path
+    with_controller_manager: bool = True
+    startup_timeout: float = 90.0
+    server: str = ""
+    admin_token: str = ""
+    _processes: list[_Process] = field(default_factory=list)
+
+    @property
+    def bin_dir(self) -> Path:
+        return bin_dir()
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "admin.kubeconfig"
+
+    @property
+    def ca_file(self) -> Path:
+        # The API server signs its own serving certificate into --cert-dir; it is its own CA.
+        return self.workdir / "certs" / "apiserver.crt"
+
+    def __enter__(self) -> ControlPlane:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        ensure_binaries()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.admin_token = pki.write_token_file(self.workdir / "tokens.csv")
+        sa_key, sa_pub = self.workdir / "sa.key", self.workdir / "sa.pub"
+        pki.write_service_account_keys(sa_key, sa_pub)
+
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        etcd_url = f"http://127.0.0.1:{etcd_port}"
+        self._spawn(
+            "etcd",
+            [
+                "--name=local",
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=local=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",  # throw-away data: durability costs seconds per test run
+                "--log-level=warn",
+            ],
+        )
+        self.server = f"https://127.0.0.1:{api_port}"
+        self._spawn(
+            "kube-apiserver",
+            [
+                f"--etcd-servers={etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--cert-dir={self.workdir / 'certs'}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_key}",
+                f"--token-auth-file={self.workdir / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                # Nothing runs pods here; these plugins only wait for objects that never come.
+                "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            ],
+        )
+        self._wait_ready()
+        write_kubeconfig(
+            self.kubeconfig,
+            server=self.server,
+            ca_file=self.ca_file,
+            token=self.admin_token,
+            user=pki.ADMIN_USER,
+        )
+        if self.with_controller_manager:
+            self._spawn(
+                "kube-controller-manager",
+                [
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--authentication-kubeconfig={self.kubeconfig}",
+                    f"--authorization-kubeconfig={self.kubeconfig}",
+                    "--controllers=namespace,garbagecollector",
+                    "--leader-elect=false",
+                    f"--secure-port={free_port()}",
+                    "--bind-address=127.0.0.1",
+                ],
+            )
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):
+            if process.popen.poll() is None:
+                process.popen.terminate()
+        for process in reversed(self._processes):
+            try:
+                process.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                process.popen.wait()
+            process.log_file.close()
+        self._processes.clear()
+
+    def logs(self, lines: int = 40) -> str:
+        """The last lines of every server's log, for a failing test's report."""
+        return "\n\n".join(
+            f"--- {p.name} ({p.log_path}) ---\n{p.tail(lines)}" for p in self._processes
+        )
+
+    def kubectl(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        kubeconfig: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the built kubectl; on failure with ``check`` the error carries stderr."""
+        command = [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}"]
+        result = subprocess.run(
+            [*command, *args], input=input, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise subprocess.CalledProcessError(
+                result.returncode, result.args, result.stdout, result.stderr
+            )
+        return result
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, path: Path, *, create: bool = True
+    ) -> Path:
+        """A kubeconfig that authenticates as ServiceAccount ``namespace/name`` (TokenRequest)."""
+        if create:
+            self.kubectl("create", "serviceaccount", name, "-n", namespace, check=False)
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, "--duration=2h"
+        ).stdout.strip()
+        return write_kubeconfig(
+            path,
+            server=self.server,
+            ca_file=self.ca_file,
+            token=token,
+            user=f"system:serviceaccount:{namespace}:{name}",
+            namespace=namespace,
+        )
+
+    def _spawn(self, name: str, args: Sequence[str]) -> None:
+        log_path = self.workdir / f"{name}.log"
+        log_file = log_path.open("wb")
+        popen = subprocess.Popen(
+            [str(self.bin_dir / name), *args],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # a Ctrl-C in pytest must not kill etcd before the API server
+        )
+        self._processes.append(_Process(name, popen, log_path, log_file))
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the serving cert does not exist until it is ready
+        request = urllib.request.Request(
+            f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
+        last_error: Any = None
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.popen.poll() is not None:
+                    raise ControlPlaneError(f"{process.name} exited early\n{self.logs()}")
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as error:
+                last_error = error
+            time.sleep(0.2)  # polling a server that is starting: no event to wait on
+        raise ControlPlaneError(f"kube-apiserver not ready: {last_error}\n{self.logs()}")

@@ -1,0 +1,3 @@
+"""Fixtures shared by the whole suite live in plugins, one module per real part."""
+
+pytest_plugins = ("tests.plugins.controlplane",)
