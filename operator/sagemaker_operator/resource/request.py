@@ -31,7 +31,7 @@ class MappingError(ValueError):
         self.path = path
 
 
-class ImmutableFieldChanged(MappingError):
+class ImmutableFieldChanged(MappingError):  # noqa: N818 - the name says what happened
     """A change to fields that ``UpdateTrainingJob`` cannot make (``fields``: spec paths)."""
 
     def __init__(self, fields: list[str]) -> None:

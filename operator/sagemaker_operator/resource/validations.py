@@ -161,9 +161,9 @@ def _partial_members() -> Iterator[tuple[model.Shape, model.Shape, str]]:
     create, update = model.create_input(), model.update_input()
     for member, shape in update.members.items():
         sub = create.members.get(member)
-        if sub is not None and sub.type_name == "structure":
-            if not set(sub.members) <= set(shape.members):
-                yield sub, shape, _field(member)
+        partial = sub is not None and sub.type_name == "structure"
+        if partial and not set(sub.members) <= set(shape.members):
+            yield sub, shape, _field(member)
 
 
 def _operator_field_rules() -> Iterator[Rule]:
