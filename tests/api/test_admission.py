@@ -421,7 +421,7 @@ def test_status_from_a_description_is_stored_whole(
     written = status.status_from_description(DESCRIPTION)
     written.update(
         phase="Completed",
-        logsUrl=status.logs_url("us-east-1", "xgb-1"),
+        logsUrl="https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1",
         region="us-east-1",
         observedGeneration=1,
         conditions=[

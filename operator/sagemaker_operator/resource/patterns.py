@@ -12,8 +12,8 @@ Patterns are dropped (the member is then checked by type and length only) when:
   ``ArnOrName`` (``AlgorithmName``), back-references, atomic groups, possessive quantifiers,
   ``\\Z``, and Java's POSIX property classes such as ``\\p{Alnum}`` in
   ``TrainingRepositoryCredentialsProviderArn``, and repeat counts above RE2's limit of 1000
-  (``[\\S]{1,2048}`` in ``ModelPackageGroupArn`` and ``ModelPackageArn``). Unicode general categories (``\\p{L}``,
-  ``\\p{Z}``, ``\\p{N}`` in ``TagKey``/``TagValue``) are RE2 and are kept.
+  (``[\\S]{1,2048}`` in ``ModelPackageGroupArn`` and ``ModelPackageArn``). Unicode general
+  categories (``\\p{L}``, ``\\p{Z}``, ``\\p{N}`` in ``TagKey``/``TagValue``) are RE2 and kept.
 
 A test applies the CRD to a real API server, which refuses a pattern Go cannot compile.
 """
