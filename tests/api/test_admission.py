@@ -174,7 +174,7 @@ INVALID: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "pending-too-short",
         _set("stoppingCondition.maxPendingTimeInSeconds", 60),
-        ("spec.stoppingCondition.maxPendingTimeInSeconds", "7200"),
+        ("spec.stoppingCondition.maxPendingTimeInSeconds", "greater than or equal to"),
     ),
     # lengths and patterns
     ("job-name-underscore", _set("trainingJobName", "bad_name"), ("spec.trainingJobName",)),
@@ -251,12 +251,12 @@ INVALID: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "access-key-id",
         _set("hyperParameters.key", "AKIAIOSFODNN7EXAMPLE"),
-        ("spec.hyperParameters.key", "AWS access key id", CREDENTIAL),
+        ("spec.hyperParameters[key]", "AWS access key id", CREDENTIAL),
     ),
     (
         "secret-key",
         _set("environment", {"S3_SECRET": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}),
-        ("spec.environment.S3_SECRET", "secret access key", CREDENTIAL),
+        ("spec.environment[S3_SECRET]", "secret access key", CREDENTIAL),
     ),
     (
         "credential-variable",
@@ -266,12 +266,12 @@ INVALID: list[tuple[str, Mutation, tuple[str, ...]]] = [
     (
         "private-key",
         _set("hyperParameters.cert", "-----BEGIN RSA PRIVATE KEY-----\nMIIE"),
-        ("spec.hyperParameters.cert", "private key", CREDENTIAL),
+        ("spec.hyperParameters[cert]", "private key", CREDENTIAL),
     ),
     (
         "bearer-token",
         _set("environment", {"AUTH": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}),
-        ("spec.environment.AUTH", "bearer token", CREDENTIAL),
+        ("spec.environment[AUTH]", "bearer token", CREDENTIAL),
     ),
     # cross-field rules
     (
@@ -421,7 +421,7 @@ def test_status_from_a_description_is_stored_whole(
     written = status.status_from_description(DESCRIPTION)
     written.update(
         phase="Completed",
-        logsUrl=status.logs_url("us-east-1", "xgb-1"),
+        logsUrl="https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1",
         region="us-east-1",
         observedGeneration=1,
         conditions=[

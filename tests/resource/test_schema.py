@@ -109,9 +109,15 @@ def test_recursion_is_cut_not_followed() -> None:
 
 def test_dropped_patterns_are_exactly_those_re2_cannot_take() -> None:
     dropped = crd.dropped_patterns()
-    assert set(dropped) == {"ArnOrName", "TrainingRepositoryCredentialsProviderArn"}
+    assert set(dropped) == {
+        "ArnOrName",
+        "TrainingRepositoryCredentialsProviderArn",
+        "ModelPackageGroupArn",
+        "ModelPackageArn",
+    }
     assert "look-around" in dropped["ArnOrName"][1]
     assert "Alnum" in dropped["TrainingRepositoryCredentialsProviderArn"][1]
+    assert "1000" in dropped["ModelPackageArn"][1]
 
 
 @pytest.mark.parametrize(
@@ -122,6 +128,8 @@ def test_dropped_patterns_are_exactly_those_re2_cannot_take() -> None:
         ("[\\p{Alnum}]", False),
         ("a++", False),
         ("(a)\\1", False),
+        ("[\\S]{1,2048}", False),
+        ("a{2,1000}", True),
         ("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)", True),
         ("[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", True),
     ],

@@ -2,8 +2,6 @@ import datetime
 import json
 import math
 
-import pytest
-
 from sagemaker_operator.resource import status
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -64,40 +62,6 @@ def test_status_drops_what_it_does_not_carry() -> None:
     assert "roleArn" not in result
     assert "failureReason" not in result
     json.dumps(result, allow_nan=False)
-
-
-@pytest.mark.parametrize(
-    ("sagemaker", "phase"),
-    [
-        (None, "Pending"),
-        ("InProgress", "InProgress"),
-        ("Stopping", "Stopping"),
-        ("Completed", "Completed"),
-        ("Failed", "Failed"),
-        ("Stopped", "Stopped"),
-        ("Deleting", "Stopping"),
-    ],
-)
-def test_phase(sagemaker: str | None, phase: str) -> None:
-    assert status.phase_for(sagemaker) == phase
-    assert phase in status.PHASES
-
-
-def test_every_training_job_status_has_a_phase() -> None:
-    from sagemaker_operator.resource import model
-
-    assert set(model.service_model().shape_for("TrainingJobStatus").enum) == set(
-        status.PHASE_OF_STATUS
-    )
-
-
-def test_logs_url() -> None:
-    url = status.logs_url("eu-west-1", "xgb-1")
-    assert url.startswith(
-        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1"
-    )
-    assert "group=/aws/sagemaker/TrainingJobs;prefix=xgb-1;" in url
-    assert status.logs_url("cn-north-1", "j").startswith("https://cn-north-1.console.amazonaws.cn/")
 
 
 def test_naive_timestamps_are_taken_as_utc() -> None:

@@ -11,8 +11,9 @@ Patterns are dropped (the member is then checked by type and length only) when:
 - they use what RE2 cannot do: look-around such as the ``(?<!-)`` look-behind in
   ``ArnOrName`` (``AlgorithmName``), back-references, atomic groups, possessive quantifiers,
   ``\\Z``, and Java's POSIX property classes such as ``\\p{Alnum}`` in
-  ``TrainingRepositoryCredentialsProviderArn``. Unicode general categories (``\\p{L}``,
-  ``\\p{Z}``, ``\\p{N}`` in ``TagKey``/``TagValue``) are RE2 and are kept.
+  ``TrainingRepositoryCredentialsProviderArn``, and repeat counts above RE2's limit of 1000
+  (``[\\S]{1,2048}`` in ``ModelPackageGroupArn`` and ``ModelPackageArn``). Unicode general
+  categories (``\\p{L}``, ``\\p{Z}``, ``\\p{N}`` in ``TagKey``/``TagValue``) are RE2 and kept.
 
 A test applies the CRD to a real API server, which refuses a pattern Go cannot compile.
 """
@@ -64,6 +65,8 @@ _RE2_CATEGORIES = frozenset(
     ]
 )
 
+_RE2_MAX_REPEAT = 1000
+
 _NOT_RE2: tuple[tuple[str, str], ...] = (
     (r"\(\?<?[=!]", "look-around is not RE2"),
     (r"\(\?>", "atomic groups are not RE2"),
@@ -78,6 +81,9 @@ def unsupported(pattern: str) -> str | None:
     for construct, reason in _NOT_RE2:
         if re.search(construct, pattern):
             return reason
+    for counts in re.findall(r"\{(\d+)(?:,(\d*))?\}", pattern):
+        if any(c and int(c) > _RE2_MAX_REPEAT for c in counts):
+            return f"a repeat count above RE2's limit of {_RE2_MAX_REPEAT}"
     for name in re.findall(r"\\[pP]\{\^?(\w+)\}", pattern):
         if name not in _RE2_CATEGORIES:
             return f"\\p{{{name}}} is a Java character class, not RE2"

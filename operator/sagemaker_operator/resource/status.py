@@ -38,24 +38,9 @@ DESCRIBED: tuple[str, ...] = (
 )
 
 # status.phase: one word for workflow engines (Argo's successCondition/failureCondition).
+# NB: which phase a SageMaker status maps to is the controller's decision (controller.conditions).
 PHASES: tuple[str, ...] = ("Pending", "InProgress", "Stopping", "Completed", "Failed", "Stopped")
-# SageMaker's TrainingJobStatus -> phase. NB: "Deleting" is a job on its way out, like Stopping.
-PHASE_OF_STATUS: Mapping[str, str] = {
-    "InProgress": "InProgress",
-    "Completed": "Completed",
-    "Failed": "Failed",
-    "Stopping": "Stopping",
-    "Stopped": "Stopped",
-    "Deleting": "Stopping",
-}
 CONDITION_STATUSES = ("True", "False", "Unknown")
-
-
-def phase_for(training_job_status: str | None) -> str:
-    """``phase`` for SageMaker's ``TrainingJobStatus`` (``Pending`` before there is one)."""
-    if training_job_status is None:
-        return "Pending"
-    return PHASE_OF_STATUS.get(training_job_status, "InProgress")
 
 
 def rfc3339(value: datetime.datetime) -> str:
@@ -101,20 +86,6 @@ def status_from_description(description: Mapping[str, Any]) -> dict[str, Any]:
         if member in description
         and (converted := _from_response(shape.members[member], description[member])) is not None
     }
-
-
-def logs_url(region: str, job_name: str) -> str:
-    """The CloudWatch console page of a training job's log streams."""
-    if region.startswith("cn-"):
-        console = f"https://{region}.console.amazonaws.cn"
-    elif region.startswith("us-gov-"):
-        console = f"https://{region}.console.amazonaws-us-gov.com"
-    else:
-        console = f"https://{region}.console.aws.amazon.com"
-    return (
-        f"{console}/cloudwatch/home?region={region}#logStream:"
-        f"group=/aws/sagemaker/TrainingJobs;prefix={job_name};streamFilter=typeLogStreamPrefix"
-    )
 
 
 def _operator_fields() -> dict[str, schema.Schema]:
