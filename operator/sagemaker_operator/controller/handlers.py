@@ -6,6 +6,7 @@ Importing this module registers the handlers with kopf's default registry.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.sagemaker import errors
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 MAX_DELAY = 300.0
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
 
@@ -71,6 +73,18 @@ def _retry_later(
     metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
     delay = random.uniform(1.0, min(MAX_DELAY, 2.0 ** (retry + 1)))
     return kopf.TemporaryError(str(error), delay=delay)
+
+
+@kopf.on.login(id="login")
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the ServiceAccount; elsewhere $KUBECONFIG (``run --kubeconfig`` sets it).
+
+    kopf's fallback login goes through the kubernetes client, which reads $KUBECONFIG once
+    at import, before the command line is parsed; kopf's own loaders read it when called.
+    """
+    if os.path.exists(SERVICE_ACCOUNT_TOKEN):
+        return kopf.login_with_service_account(**kwargs)
+    return kopf.login_with_kubeconfig(**kwargs)
 
 
 @kopf.index(*RESOURCE)
