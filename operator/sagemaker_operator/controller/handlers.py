@@ -146,10 +146,11 @@ async def stop_training_job(
         raise _retry_later(error, "delete", retry, body, patch, status) from error
     _apply(deletion.outcome, body, patch)
     if not deletion.release:
-        # Not a timer: kopf wakes this handler early when the poller patches the status.
+        # No AWS call while waiting: the poller writes the terminal status, and this retry
+        # (an async sleep in kopf, no worker held) only reads it back from the resource.
         raise kopf.TemporaryError(
             "waiting for SageMaker to report the job stopped",
-            delay=runtime.settings.full_sweep_interval_seconds,
+            delay=runtime.settings.poll_interval_seconds,
         )
 
 
