@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,10 @@ def can_i(plane: ControlPlane, release: Release, verb: str, resource: str, *args
     return answer == "yes"
 
 
-def operator_needs(namespace: str) -> list[tuple[str, str, tuple[str, ...]]]:
+Check = tuple[str, str, tuple[str, ...]]  # (verb, resource, extra kubectl arguments)
+
+
+def operator_needs(namespace: str) -> list[Check]:
     """(verb, resource, extra args) the operator needs in a namespace it watches."""
     ns = ("-n", namespace)
     return [
@@ -53,13 +56,13 @@ def operator_needs(namespace: str) -> list[tuple[str, str, tuple[str, ...]]]:
     ]
 
 
-CLUSTER_NEEDS = [
+CLUSTER_NEEDS: list[Check] = [
     *[(verb, CRD, ()) for verb in ("get", "list", "watch")],
     *[(verb, "namespaces", ()) for verb in ("get", "list", "watch")],
 ]
 
 
-def refused(namespace: str) -> list[tuple[str, str, tuple[str, ...]]]:
+def refused(namespace: str) -> list[Check]:
     """Requests the operator never makes: the chart must not grant them."""
     ns = ("-n", namespace)
     return [
@@ -75,16 +78,12 @@ def refused(namespace: str) -> list[tuple[str, str, tuple[str, ...]]]:
     ]
 
 
-def assert_grants(
-    plane: ControlPlane, release: Release, wanted: list[tuple[str, str, tuple[str, ...]]]
-) -> None:
+def assert_grants(plane: ControlPlane, release: Release, wanted: Sequence[Check]) -> None:
     denied = [(v, r, a) for v, r, a in wanted if not can_i(plane, release, v, r, *a)]
     assert denied == []
 
 
-def assert_refuses(
-    plane: ControlPlane, release: Release, unwanted: list[tuple[str, str, tuple[str, ...]]]
-) -> None:
+def assert_refuses(plane: ControlPlane, release: Release, unwanted: Sequence[Check]) -> None:
     allowed = [(v, r, a) for v, r, a in unwanted if can_i(plane, release, v, r, *a)]
     assert allowed == []
 
@@ -102,8 +101,13 @@ def cluster_release(control_plane: ControlPlane, workdir: Path) -> Iterator[Rele
         control_plane, "smop-cluster", "smop-cluster-system", values, workdir=workdir
     )
     yield release
-    helm("uninstall", release.name, f"--namespace={release.namespace}", check=False,
-         kubeconfig=control_plane.kubeconfig)  # fmt: skip
+    helm(
+        "uninstall",
+        release.name,
+        f"--namespace={release.namespace}",
+        check=False,
+        kubeconfig=control_plane.kubeconfig,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +131,13 @@ def namespaced_release(
     }
     release = install_chart(control_plane, "smop-ns", "smop-ns-system", values, workdir=workdir)
     yield release
-    helm("uninstall", release.name, f"--namespace={release.namespace}", check=False,
-         kubeconfig=control_plane.kubeconfig)  # fmt: skip
+    helm(
+        "uninstall",
+        release.name,
+        f"--namespace={release.namespace}",
+        check=False,
+        kubeconfig=control_plane.kubeconfig,
+    )
 
 
 def get_json(plane: ControlPlane, *args: str) -> dict[str, Any]:
@@ -157,6 +166,11 @@ def test_cluster_install_creates_the_crd_and_the_peering(
     assert pdb["spec"]["minAvailable"] == 1
 
 
+PEERING_NEEDS: list[Check] = [
+    (verb, "clusterkopfpeerings.kopf.dev", ()) for verb in ("get", "list", "watch", "patch")
+]
+
+
 def test_cluster_scope_token_can_do_what_the_operator_needs_anywhere(
     control_plane: ControlPlane, cluster_release: Release, watched: list[str]
 ) -> None:
@@ -166,7 +180,7 @@ def test_cluster_scope_token_can_do_what_the_operator_needs_anywhere(
     assert_grants(
         control_plane,
         cluster_release,
-        [(verb, "clusterkopfpeerings.kopf.dev", ()) for verb in ("get", "list", "watch", "patch")],
+        PEERING_NEEDS,
     )
     tenancy = ("-n", "smop-cluster-system")
     assert_grants(
@@ -261,16 +275,21 @@ def test_upgrade_changes_settings_and_reaches_the_crd(
     deployment = get_json(
         control_plane, "deployment", "smop-cluster-sagemaker-operator", "-n", "smop-cluster-system"
     )
-    env = {e["name"]: e.get("value") for e in
-           deployment["spec"]["template"]["spec"]["containers"][0]["env"]}  # fmt: skip
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["SAGEMAKER_OPERATOR_LOG_LEVEL"] == "DEBUG"
     crd = get_json(control_plane, "crd", CRD_NAME)
     assert crd["metadata"]["annotations"]["sagemaker-operator.io/chart-test"] == "next"
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     history = helm(
-        "history", cluster_release.name, f"--namespace={cluster_release.namespace}",
-        "--output=json", kubeconfig=control_plane.kubeconfig,
-    )  # fmt: skip
+        "history",
+        cluster_release.name,
+        f"--namespace={cluster_release.namespace}",
+        "--output=json",
+        kubeconfig=control_plane.kubeconfig,
+    )
     assert [r["revision"] for r in json.loads(history)] == [1, 2]
 
 
@@ -288,9 +307,15 @@ def test_uninstall_removes_everything_but_the_crd(
     uninstall_chart(control_plane, release)
 
     leftovers = control_plane.kubectl(
-        "get", "deployment,serviceaccount,service,role,rolebinding", "-n", "smop-gone-system",
-        "-l", "app.kubernetes.io/instance=smop-gone", "-o", "name",
-    ).stdout  # fmt: skip
+        "get",
+        "deployment,serviceaccount,service,role,rolebinding",
+        "-n",
+        "smop-gone-system",
+        "-l",
+        "app.kubernetes.io/instance=smop-gone",
+        "-o",
+        "name",
+    ).stdout
     assert leftovers.strip() == ""
     for kind in ("clusterrole", "clusterrolebinding"):
         gone = control_plane.kubectl("get", kind, "smop-gone-sagemaker-operator", check=False)

@@ -35,6 +35,12 @@ def env_of(manifests: list[Manifest]) -> dict[str, str]:
     return {item["name"]: item["value"] for item in container(manifests)["env"]}
 
 
+def settings_from_env() -> Settings:
+    """The operator's settings as the pod would read them (from the environment only)."""
+    no_arguments: dict[str, Any] = {}
+    return Settings(**no_arguments)
+
+
 def rules_of(role: Manifest) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) triples, ignoring how the rules happen to be grouped."""
     return {
@@ -79,9 +85,12 @@ def test_cluster_scope_grants_one_cluster_role_with_exactly_the_operators_needs(
     binding = only(manifests, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "smop-sagemaker-operator",
-         "namespace": "sagemaker-operator-system"}
-    ]  # fmt: skip
+        {
+            "kind": "ServiceAccount",
+            "name": "smop-sagemaker-operator",
+            "namespace": "sagemaker-operator-system",
+        }
+    ]
     # No per-namespace Role for TrainingJobs; only the tenancy ConfigMap Role.
     assert [r["metadata"]["name"] for r in find(manifests, "Role")] == [
         "smop-sagemaker-operator-tenancy"
@@ -99,13 +108,13 @@ def test_namespaced_scope_grants_roles_per_namespace_and_cluster_reads_only() ->
     assert set(roles) == {"team-a", "team-b"}
     for namespace, role in roles.items():
         assert rules_of(role) == WATCHED
-        binding = only(
-            [b for b in find(manifests, "RoleBinding") if b["metadata"]["namespace"] == namespace]
-        )
+        bindings = [b for b in manifests if b["metadata"].get("namespace") == namespace]
+        binding = only(bindings, "RoleBinding")
         assert binding["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
             "name": "smop-sagemaker-operator",
-        }  # fmt: skip
+        }
         assert binding["subjects"][0]["namespace"] == "sagemaker-operator-system"
     assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == "team-a,team-b"
 
@@ -127,9 +136,13 @@ def test_tenancy_configmap_is_readable_only_in_the_operators_namespace() -> None
     assert role["metadata"]["namespace"] == "sagemaker-operator-system"
     named = [rule for rule in role["rules"] if "resourceNames" in rule]
     assert named == [
-        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["tenancy"],
-         "verbs": ["get"]}
-    ]  # fmt: skip
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["tenancy"],
+            "verbs": ["get"],
+        }
+    ]
     assert rules_of(role) == {("", "configmaps", "list"), ("", "configmaps", "watch")}
     assert env_of(manifests)["SAGEMAKER_OPERATOR_TENANCY_CONFIGMAP"] == "tenancy"
 
@@ -269,7 +282,7 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    settings = settings_from_env()
     assert settings.operator_namespace == "ops"
     assert settings.namespaces == ["a", "b"]
     assert settings.standalone is False
@@ -296,7 +309,7 @@ def test_defaults_parse_as_settings_and_leave_region_and_endpoint_to_aws(
     assert "SAGEMAKER_OPERATOR_SAGEMAKER_ENDPOINT_URL" not in env
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = Settings()
+    settings = settings_from_env()
     assert settings.operator_namespace == "sagemaker-operator-system"
     assert settings.namespaces == []
     assert settings.standalone is True
@@ -323,16 +336,22 @@ def test_image_defaults_to_app_version_and_a_digest_wins() -> None:
 
 
 def test_scheduling_values_reach_the_pod() -> None:
-    values = {
+    values: dict[str, Any] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [
-                {"key": "pool", "operator": "In", "values": ["ops"]}]}]}}},
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ops"]}]}
+                    ]
+                }
+            }
+        },
         "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
         "priorityClassName": "system-cluster-critical",
         "podAnnotations": {"a": "b"},
-    }  # fmt: skip
+    }
     manifests = render(values)
     pod = only(manifests, "Deployment")["spec"]["template"]
     assert pod["spec"]["nodeSelector"] == values["nodeSelector"]
@@ -383,7 +402,7 @@ def test_service_monitor_is_off_by_default_and_scrapes_the_metrics_service() -> 
 
 
 def test_service_monitor_without_service_is_refused() -> None:
-    with pytest.raises(HelmError, match="needs metrics.service.enabled"):
+    with pytest.raises(HelmError, match=r"needs metrics\.service\.enabled"):
         render({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}})
 
 
