@@ -215,6 +215,22 @@ def test_peering_in_namespaced_scope_has_one_peering_per_watched_namespace() -> 
     assert env_of(manifests)["SAGEMAKER_OPERATOR_PEERING_NAME"] == "ha"
 
 
+def test_peering_in_cluster_scope_with_a_namespace_list_is_per_namespace() -> None:
+    """kopf peers cluster-wide only when it watches all namespaces, whatever the RBAC scope."""
+    manifests = render({"watchNamespaces": ["ml"], "peering": {"enabled": True}})
+    assert find(manifests, "ClusterKopfPeering") == []
+    (peering,) = find(manifests, "KopfPeering")
+    assert peering["metadata"]["namespace"] == "ml"
+    rules = rules_of(only(manifests, "ClusterRole"))
+    assert ("kopf.dev", "kopfpeerings", "patch") in rules
+    assert not any(resource == "clusterkopfpeerings" for _, resource, _ in rules)
+
+
+def test_peering_with_namespace_patterns_is_refused() -> None:
+    with pytest.raises(HelmError, match="peering needs exact namespace names"):
+        render({"watchNamespaces": ["team-*"], "peering": {"enabled": True}})
+
+
 def test_peering_crds_come_from_the_charts_crds_folder() -> None:
     crds = {m["metadata"]["name"] for m in find(render(), "CustomResourceDefinition")}
     assert {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"} <= crds

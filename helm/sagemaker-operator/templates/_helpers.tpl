@@ -91,6 +91,13 @@ Checks that the schema cannot express (they relate two values); each fails with 
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if .Values.peering.enabled }}
+{{- range .Values.watchNamespaces }}
+{{- if regexMatch "[*?\\[\\]!]" . }}
+{{- fail (printf "peering.enabled with watchNamespaces pattern %q: kopf keeps a KopfPeering in each watched namespace, which the chart must create, so peering needs exact namespace names (or an empty watchNamespaces for cluster-wide peering)." .) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: a ServiceMonitor selects a Service." }}
 {{- end }}
