@@ -437,7 +437,7 @@ def test_trainingjob_crd_is_rendered_unchanged_but_for_keep_and_labels() -> None
         crd = rendered[source["metadata"]["name"]]
         annotations = crd["metadata"].pop("annotations")
         assert annotations.pop("helm.sh/resource-policy") == "keep"
-        assert annotations == source["metadata"].get("annotations", {})
+        assert annotations == source["metadata"].pop("annotations", {})
         assert crd["metadata"].pop("labels")["app.kubernetes.io/part-of"] == "sagemaker-operator"
         assert crd == source
 
