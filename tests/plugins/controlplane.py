@@ -86,3 +86,15 @@ def service_account_kubeconfig(
         return control_plane.service_account_kubeconfig(namespace, name, path, **options)
 
     return make
+
+
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
+
+
+@pytest.fixture(scope="session")
+def crd_installed(control_plane: ControlPlane) -> None:
+    """The generated CRDs from ``crds/``, applied server-side and Established."""
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+        name = control_plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
+        control_plane.kubectl("wait", "--for=condition=Established", name, "--timeout=60s")

@@ -165,6 +165,8 @@ class ControlPlane:
                 f"--service-account-signing-key-file={sa_key}",
                 f"--token-auth-file={self.workdir / 'tokens.csv'}",
                 "--authorization-mode=RBAC",
+                # The default reconciler refuses a loopback advertise address; no Service needs it.
+                "--endpoint-reconciler-type=none",
                 # Nothing runs pods here; these plugins only wait for objects that never come.
                 "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
             ],

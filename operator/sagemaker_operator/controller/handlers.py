@@ -1,0 +1,205 @@
+"""kopf handlers: a thin translation from kopf's causes to :mod:`reconcile` and back.
+
+Importing this module registers the handlers with kopf's default registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from sagemaker_operator import metrics, names
+from sagemaker_operator.controller import observer, owned, reconcile
+from sagemaker_operator.controller.runtime import Runtime
+from sagemaker_operator.sagemaker import errors
+
+RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
+MAX_DELAY = 300.0
+THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
+
+
+def _runtime(memo: Any) -> Runtime:
+    runtime: Runtime = memo.runtime
+    return runtime
+
+
+def _resource(
+    body: kopf.Body, spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> reconcile.Resource:
+    return reconcile.Resource(
+        namespace=str(body.metadata.namespace),
+        name=str(body.metadata.name),
+        uid=str(body.metadata.uid),
+        generation=int(body.metadata.get("generation", 0)),
+        spec=dict(spec),
+        status=dict(status),
+        annotations=dict(body.metadata.annotations),
+    )
+
+
+def _apply(outcome: reconcile.Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
+    for key, value in outcome.status.items():
+        patch.status[key] = value
+    for type_, reason, message in outcome.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+
+def _retry_later(
+    error: errors.SageMakerError,
+    step: str,
+    retry: int,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    status: Mapping[str, Any],
+) -> kopf.TemporaryError:
+    """Synced=False while a transient fault lasts; exponential backoff with full jitter."""
+    from sagemaker_operator.controller import statuses
+
+    reason = "Throttled" if isinstance(error, errors.ThrottlingError) else "SageMakerUnavailable"
+    for key, value in statuses.unsynced(
+        status, reason=reason, message=str(error), generation=body.metadata.get("generation")
+    ).items():
+        patch.status[key] = value
+    if retry + 1 == THROTTLED_EVENT_AFTER:
+        kopf.warn(body, reason=reason, message=f"Still retrying after {retry + 1} tries: {error}")
+    metrics.RETRIES.labels(step).inc()
+    metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
+    delay = random.uniform(1.0, min(MAX_DELAY, 2.0 ** (retry + 1)))
+    return kopf.TemporaryError(str(error), delay=delay)
+
+
+@kopf.index(*RESOURCE)
+def owned_jobs(
+    namespace: str | None, name: str, uid: str, meta: kopf.Meta, status: kopf.Status, **_: Any
+) -> dict[owned.Key, owned.OwnedJob] | None:
+    return owned.record_of(namespace=str(namespace), name=name, uid=uid, meta=meta, status=status)
+
+
+@kopf.on.create(*RESOURCE, id="create-training-job")
+async def create_training_job(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    retry: int,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    try:
+        outcome = await reconcile.create(_runtime(memo), _resource(body, spec, status))
+    except errors.TransientError as error:
+        raise _retry_later(error, "create", retry, body, patch, status) from error
+    _apply(outcome, body, patch)
+
+
+@kopf.on.update(*RESOURCE, field="spec", id="update-training-job")
+async def update_training_job(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    old: Any,
+    patch: kopf.Patch,
+    retry: int,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    try:
+        outcome = await reconcile.update(_runtime(memo), _resource(body, spec, status), old or {})
+    except errors.TransientError as error:
+        raise _retry_later(error, "update", retry, body, patch, status) from error
+    _apply(outcome, body, patch)
+
+
+@kopf.on.delete(*RESOURCE, id="stop-training-job")
+async def stop_training_job(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    retry: int,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    runtime = _runtime(memo)
+    try:
+        deletion = await reconcile.delete(runtime, _resource(body, spec, status))
+    except errors.TransientError as error:
+        raise _retry_later(error, "delete", retry, body, patch, status) from error
+    _apply(deletion.outcome, body, patch)
+    if not deletion.release:
+        # Not a timer: kopf wakes this handler early when the poller patches the status.
+        raise kopf.TemporaryError(
+            "waiting for SageMaker to report the job stopped",
+            delay=runtime.settings.full_sweep_interval_seconds,
+        )
+
+
+@kopf.on.startup()  # type: ignore[arg-type]  # kopf passes indices by name
+async def start_pollers(memo: kopf.Memo, owned_jobs: kopf.Index[Any, Any], **_: Any) -> None:
+    """One poller per region that has owned jobs; a supervisor adds pollers as regions appear."""
+    runtime = _runtime(memo)
+    runtime.tasks["supervisor"] = asyncio.create_task(_supervise(runtime, owned_jobs))
+
+
+async def _supervise(runtime: Runtime, index: kopf.Index[Any, Any]) -> None:
+    while True:
+        for region in owned.regions(index) - set(runtime.pollers):
+            poller = observer.RegionPoller(
+                runtime.clients[region],
+                index,
+                lambda job, description: _track(runtime, job, description),
+                interval=runtime.settings.poll_interval_seconds,
+                full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
+                skew=runtime.settings.clock_skew_seconds,
+            )
+            runtime.pollers[region] = poller
+            runtime.tasks[f"poller/{region}"] = asyncio.create_task(poller.run_forever())
+        await asyncio.sleep(runtime.settings.poll_interval_seconds)
+
+
+async def _track(
+    runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
+) -> None:
+    from sagemaker_operator.controller import statuses
+
+    outcome = await reconcile.track(runtime, job, description)
+    patch = statuses.changed_members(job.status, outcome.status)
+    if not patch:
+        return
+    if not await runtime.kube.patch_status(job.namespace, job.name, patch):
+        return  # the resource is gone
+    metrics.STATUS_PATCHES.inc()
+    modified = owned.parse_time((description or {}).get("LastModifiedTime"))
+    if modified is not None:
+        metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
+    for type_, reason, message in outcome.events:
+        await runtime.kube.event(job.ref, type_, reason, message)
+
+
+@kopf.on.cleanup()
+async def stop_tasks(memo: kopf.Memo, **_: Any) -> None:
+    runtime = _runtime(memo)
+    for task in runtime.tasks.values():
+        task.cancel()
+    await asyncio.gather(*runtime.tasks.values(), return_exceptions=True)
+    runtime.kube.close()
+
+
+@kopf.on.probe(id="pollers")
+def pollers_alive(memo: kopf.Memo, **_: Any) -> dict[str, float]:
+    """Seconds since each poller last finished a cycle; a stuck poller fails the probe."""
+    runtime = _runtime(memo)
+    limit = max(600.0, 10 * runtime.settings.poll_interval_seconds)
+    ages = {region: time.monotonic() - p.last_progress for region, p in runtime.pollers.items()}
+    stuck = {region: age for region, age in ages.items() if age > limit}
+    if stuck:
+        raise RuntimeError(f"poller stuck for {stuck} seconds")
+    supervisor = runtime.tasks.get("supervisor")
+    if supervisor is not None and supervisor.done():
+        raise RuntimeError("poller supervisor has stopped")
+    return ages

@@ -1,0 +1,115 @@
+"""The operator's own Kubernetes calls outside kopf handlers: status patches and Events.
+
+Inside a handler, kopf patches status and posts Events itself. The pollers run beside kopf's
+handlers, where kopf's event queue is not reachable, so they use the official client here
+(blocking, on a small thread pool of its own so it never waits behind boto3 calls). Events
+are written in the ``core/v1`` form kopf uses, so both kinds look alike in ``kubectl describe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import logging
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from sagemaker_operator import names
+
+logger = logging.getLogger(__name__)
+EventType = Literal["Normal", "Warning"]
+
+
+def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (or $KUBECONFIG)."""
+    if kubeconfig is None:
+        try:
+            k8s_config.load_incluster_config()
+            return k8s.ApiClient()
+        except k8s_config.ConfigException:
+            pass
+    api: k8s.ApiClient = k8s_config.new_client_from_config(config_file=kubeconfig)
+    return api
+
+
+class Kube:
+    def __init__(self, api_client: k8s.ApiClient, *, workers: int = 4) -> None:
+        self._objects = k8s.CustomObjectsApi(api_client)
+        self._core = k8s.CoreV1Api(api_client)
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kube")
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
+        """Merge-patch the status subresource; False if the resource is gone."""
+        try:
+            await self._run(
+                self._objects.patch_namespaced_custom_object_status,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.PLURAL,
+                name,
+                {"status": dict(status)},
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    async def event(
+        self, ref: Mapping[str, Any], type_: EventType, reason: str, message: str
+    ) -> None:
+        """Post an Event about ``ref``; failures are logged, never raised (events are advice)."""
+        meta = ref["metadata"]
+        now = datetime.datetime.now(datetime.UTC)
+        body = k8s.CoreV1Event(
+            metadata=k8s.V1ObjectMeta(
+                generate_name=f"{meta['name']}.", namespace=meta["namespace"]
+            ),
+            involved_object=k8s.V1ObjectReference(
+                api_version=ref["apiVersion"],
+                kind=ref["kind"],
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta["uid"],
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            source=k8s.V1EventSource(component="sagemaker-operator"),
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            reporting_component="sagemaker-operator",
+            reporting_instance="sagemaker-operator",
+        )
+        try:
+            await self._run(self._core.create_namespaced_event, meta["namespace"], body)
+        except ApiException as error:
+            logger.warning("could not post event %s on %s: %s", reason, meta["name"], error.reason)
+
+    async def read_namespace_annotations(self, namespace: str) -> dict[str, str]:
+        found = await self._run(self._core.read_namespace, namespace)
+        return dict(found.metadata.annotations or {})
+
+    async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            found = await self._run(self._core.read_namespaced_config_map, name, namespace)
+        except ApiException as error:
+            if error.status == 404:  # a 403 must not silently lift the guard: it raises
+                return None
+            raise
+        return dict(found.data or {})
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

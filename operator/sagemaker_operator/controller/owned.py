@@ -1,0 +1,112 @@
+"""The index of owned jobs: every resource that has a SageMaker job, keyed by (region, job).
+
+kopf keeps it current from the watch stream at no API cost; the pollers read it to know which
+jobs to look for in ``ListTrainingJobs`` and what status each resource already shows, so a
+restart resumes from the resources' own status instead of describing every job again.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sagemaker_operator.controller import conditions
+
+Key = tuple[str, str]  # (region, training job name)
+
+
+@dataclass(frozen=True)
+class OwnedJob:
+    namespace: str
+    name: str
+    uid: str
+    region: str
+    job_name: str
+    generation: int | None
+    status: Mapping[str, Any]
+    deleting: bool
+    created_at: datetime.datetime
+
+    @property
+    def terminal(self) -> bool:
+        return conditions.is_terminal(self.status)
+
+    @property
+    def watermark(self) -> datetime.datetime:
+        """No SageMaker change of this job older than this can be missing from its status."""
+        known = parse_time(self.status.get("lastModifiedTime"))
+        return known or self.created_at
+
+    @property
+    def fingerprint(self) -> tuple[str | None, str | None, int | None]:
+        return fingerprint(
+            self.status.get("trainingJobStatus"),
+            self.status.get("secondaryStatus"),
+            parse_time(self.status.get("lastModifiedTime")),
+        )
+
+    @property
+    def ref(self) -> dict[str, Any]:
+        """Enough of the object to address it and to post Events about it."""
+        from sagemaker_operator import names
+
+        return {
+            "apiVersion": names.API_VERSION,
+            "kind": names.KIND,
+            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
+        }
+
+
+def fingerprint(
+    status: str | None, secondary: str | None, modified: datetime.datetime | None
+) -> tuple[str | None, str | None, int | None]:
+    """What a ListTrainingJobs summary tells about a job, at whole-second precision."""
+    return status, secondary, int(modified.timestamp()) if modified else None
+
+
+def parse_time(value: Any) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+    if isinstance(value, str) and value:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+    return None
+
+
+def record_of(
+    *,
+    namespace: str,
+    name: str,
+    uid: str,
+    meta: Mapping[str, Any],
+    status: Mapping[str, Any],
+) -> dict[Key, OwnedJob] | None:
+    """The index entry of one resource, or None while it has no SageMaker job."""
+    job_name, region = status.get("trainingJobName"), status.get("region")
+    if not status.get("trainingJobArn") or not job_name or not region:
+        return None
+    record = OwnedJob(
+        namespace=namespace,
+        name=name,
+        uid=uid,
+        region=str(region),
+        job_name=str(job_name),
+        generation=meta.get("generation"),
+        status=dict(status),
+        deleting=bool(meta.get("deletionTimestamp")),
+        created_at=parse_time(meta.get("creationTimestamp")) or datetime.datetime.now(datetime.UTC),
+    )
+    return {(record.region, record.job_name): record}
+
+
+def in_region(index: Mapping[Key, Any], region: str) -> Iterator[OwnedJob]:
+    """Every record of one region (the index maps a key to a store of values)."""
+    for (record_region, _), store in list(index.items()):
+        if record_region == region:
+            yield from store
+
+
+def regions(index: Mapping[Key, Any]) -> set[str]:
+    return {region for region, _ in list(index.keys())}

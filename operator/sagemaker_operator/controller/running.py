@@ -1,0 +1,64 @@
+"""Start the operator: logging, metrics, credentials, then kopf, all configured in code."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import kopf
+
+from sagemaker_operator import metrics, names
+from sagemaker_operator.config import Settings
+from sagemaker_operator.controller.kube import Kube, load_api_client
+from sagemaker_operator.controller.runtime import Runtime
+
+
+def kopf_settings(operator: Settings) -> kopf.OperatorSettings:
+    """kopf's own bookkeeping under our prefix, never kopf's defaults (design: public names)."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = names.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=names.GROUP, key="last-handled-configuration"
+    )
+    settings.peering.name = operator.peering_name or "sagemaker-operator"
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    # Handler errors that are not ours to classify (bugs) retry slowly rather than hot-loop.
+    settings.execution.max_workers = operator.thread_pool_size
+    settings.queueing.error_delays = (10, 30, 60, 120, 300, 600)
+    return settings
+
+
+def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
+    kopf.configure(
+        verbose=settings.log_level == "DEBUG",
+        quiet=settings.log_level in ("WARNING", "ERROR"),
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+    )
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # kopf's login handlers read it too
+    metrics.serve(settings.metrics_port)
+
+    # Importing registers the handlers with kopf's default registry.
+    from sagemaker_operator.controller import handlers  # noqa: F401
+
+    runtime = Runtime.create(settings, Kube(load_api_client(kubeconfig)))
+    asyncio.run(
+        kopf.operator(
+            settings=kopf_settings(settings),
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            standalone=settings.standalone and not settings.peering_name,
+            peering_name=settings.peering_name,
+            liveness_endpoint=(
+                f"http://0.0.0.0:{settings.liveness_port}/healthz"
+                if settings.liveness_port
+                else None
+            ),
+            memo=kopf.Memo(runtime=runtime),
+        )
+    )

@@ -1,0 +1,56 @@
+"""What every handler and poller shares, made once at start-up and passed through kopf's memo."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from sagemaker_operator.config import Settings
+from sagemaker_operator.controller import observer, tenancy
+from sagemaker_operator.controller.kube import Kube
+from sagemaker_operator.sagemaker.client import SageMakerClients
+
+TENANCY_CACHE_SECONDS = 30.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clients: SageMakerClients
+    kube: Kube
+    default_region: str | None
+    pollers: dict[str, observer.RegionPoller] = field(default_factory=dict)
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: Settings, kube: Kube) -> Runtime:
+        executor = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="sagemaker")
+        clients = SageMakerClients(
+            endpoint_url=settings.sagemaker_endpoint_url,
+            calls_per_second=settings.calls_per_second,
+            burst=settings.call_burst,
+            executor=executor,
+            pool_size=settings.thread_pool_size,
+        )
+        region = settings.default_region or boto3.session.Session().region_name
+        return cls(settings=settings, clients=clients, kube=kube, default_region=region)
+
+    async def allowance(self, namespace: str) -> tenancy.Allowance:
+        """The namespace's allowance, cached briefly: one create costs no extra API reads."""
+        cached = self._tenancy_cache.get(namespace)
+        if cached and time.monotonic() - cached[0] < TENANCY_CACHE_SECONDS:
+            allowance: tenancy.Allowance = cached[1]
+            return allowance
+        data = await self.kube.read_configmap_data(
+            self.settings.operator_namespace, self.settings.tenancy_configmap
+        )
+        annotations = await self.kube.read_namespace_annotations(namespace)
+        allowance = tenancy.allowance_for(namespace, data, annotations)
+        self._tenancy_cache[namespace] = (time.monotonic(), allowance)
+        return allowance

@@ -1,0 +1,22 @@
+"""A SageMaker training-job emulator that boto3 talks to unmodified (issue 3).
+
+It speaks SageMaker's own JSON 1.1 protocol for the training-job operations, validates every
+request against botocore's service model, moves jobs through the real status lifecycle on a
+scaled clock, injects faults on demand, and counts calls. The operator and the emulator meet
+only over HTTP: nothing here imports the operator's other subpackages.
+
+Modules, one activity each:
+
+``protocol``    the wire format and the error answers
+``validation``  requests checked against botocore's shapes
+``lifecycle``   a job's status as a pure function of its plan and the clock
+``store``       job records in memory, journalled to a file if asked
+``listing``     ListTrainingJobs filters, sorting and paging
+``operations``  what each call does, and the fate tags
+``faults``      token-bucket throttling, 5xx fraction, latency
+``counters``    calls per operation and outcome
+``server``      the aiohttp app and the admin endpoint
+``settings``    start-up configuration
+``command``     the ``sagemaker-operator emulator`` command
+``testing``     start one in a background thread, with an admin client
+"""

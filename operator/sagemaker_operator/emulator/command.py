@@ -1,0 +1,115 @@
+"""``sagemaker-operator emulator``: run the SageMaker emulator in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from sagemaker_operator.emulator import faults, server, settings
+
+
+def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
+    rates = dict(faults.DEFAULT_RATES)
+    for value in values:
+        try:
+            operation, spec = value.split("=", 1)
+            rate, _, burst = spec.partition("/")
+            rates[operation] = faults.Rate(
+                rate=float(rate), burst=int(burst or max(1, float(rate)))
+            )
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"{value!r}: expected Operation=RATE[/BURST] ({exc})"
+            ) from None
+    return rates
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=settings.DEFAULT_PORT, show_default=True, type=int)
+@click.option(
+    "--time-scale",
+    default=settings.DEFAULT_TIME_SCALE,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Multiplies every emulated duration: 1 is real time, 0.0035 makes a job take ~1 s.",
+)
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal jobs to this file so a restart loses nothing (default: memory only).",
+)
+@click.option("--region", default="us-east-1", show_default=True, help="For unsigned requests.")
+@click.option("--account", default="123456789012", show_default=True, help="Account in ARNs.")
+@click.option(
+    "--throttle/--no-throttle",
+    default=True,
+    show_default=True,
+    help="Throttle calls with per-operation token buckets, as AWS does.",
+)
+@click.option(
+    "--rate",
+    "rates",
+    multiple=True,
+    metavar="OPERATION=RATE[/BURST]",
+    help="Override a token bucket, e.g. DescribeTrainingJob=10/20. Repeatable.",
+)
+@click.option(
+    "--error-fraction",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of calls answered with a 5xx error.",
+)
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--seed", type=int, help="Seed for the injected-error dice.")
+@click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
+def emulator(
+    host: str,
+    port: int,
+    time_scale: float,
+    state_file: Path | None,
+    region: str,
+    account: str,
+    throttle: bool,
+    rates: tuple[str, ...],
+    error_fraction: float,
+    latency_ms: float,
+    seed: int | None,
+    verbose: bool,
+) -> None:
+    """Serve SageMaker's training-job API on HTTP, for boto3 with endpoint_url.
+
+    Jobs move through SageMaker's statuses on a scaled clock; faults are injected on
+    demand (flags here, or POST /_emulator/faults). See docs/emulator.md.
+    """
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    fault_settings = faults.FaultSettings(
+        throttling=throttle,
+        rates=_rates(rates),
+        error_fraction=error_fraction,
+        latency_ms=latency_ms,
+        seed=seed,
+    )
+    config = settings.Settings(
+        host=host,
+        port=port,
+        time_scale=time_scale,
+        region=region,
+        account=account,
+        state_file=state_file,
+        faults=fault_settings,
+    )
+    logging.getLogger(__name__).info(
+        "Faults: %s", json.dumps(fault_settings.model_dump(by_alias=True))
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(server.serve(config))

@@ -1,0 +1,123 @@
+"""Faults on demand: throttling as token buckets, a fraction of 5xx answers, added latency.
+
+These are server-wide and changeable at run time (CLI flags set the start, the admin endpoint
+``/_emulator/faults`` reads and changes them). A job's own fate (fail, be interrupted) is not
+a fault of the service but part of its plan: see the fate tags in :mod:`.operations`.
+
+Throttling follows what AWS is known to do (``/work/shared/notes/sagemaker-api.md``): one
+token bucket per operation per account, refilled at ``rate`` tokens a second up to ``burst``;
+a call that finds the bucket empty is answered ``ThrottlingException`` at once. AWS publishes
+no per-API figures, so :data:`DEFAULT_RATES` are documented assumptions. Operations missing
+from the table are not throttled.
+
+NB: the emulator is one process on one event loop, so buckets need no lock.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Final
+
+import pydantic
+from pydantic.alias_generators import to_camel
+
+from sagemaker_operator.emulator import protocol
+
+
+class Rate(pydantic.BaseModel):
+    """A token bucket's refill rate (calls per second) and size."""
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    rate: float = pydantic.Field(gt=0)
+    burst: int = pydantic.Field(ge=1)
+
+
+DEFAULT_RATES: Final[dict[str, Rate]] = {
+    "CreateTrainingJob": Rate(rate=2, burst=5),
+    "DescribeTrainingJob": Rate(rate=10, burst=20),
+    "ListTrainingJobs": Rate(rate=2, burst=2),
+    "StopTrainingJob": Rate(rate=2, burst=5),
+    "UpdateTrainingJob": Rate(rate=1, burst=1),
+}
+
+
+class FaultSettings(pydantic.BaseModel):
+    """The server-wide faults; the admin endpoint speaks this model in camelCase."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", validate_assignment=True
+    )
+
+    throttling: bool = False
+    rates: dict[str, Rate] = pydantic.Field(default_factory=lambda: dict(DEFAULT_RATES))
+    error_fraction: float = pydantic.Field(default=0.0, ge=0.0, le=1.0)
+    # Operations the 5xx fraction applies to; None means all of them.
+    error_operations: list[str] | None = None
+    latency_ms: float = pydantic.Field(default=0.0, ge=0.0)
+    seed: int | None = None  # for a reproducible sequence of injected errors
+
+
+class TokenBucket:
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.rate = rate.rate
+        self.burst = float(rate.burst)
+        self.tokens = self.burst
+        self.stamp = now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Faults:
+    """Decides, per call, whether the service misbehaves, and how."""
+
+    def __init__(self, settings: FaultSettings) -> None:
+        self.initial = settings.model_copy(deep=True)
+        self.settings = settings
+        self._buckets: dict[str, TokenBucket] = {}
+        self._random = random.Random(settings.seed)
+
+    def update(self, changes: dict[str, object]) -> FaultSettings:
+        """Apply a partial camelCase update; raises ``pydantic.ValidationError`` if invalid."""
+        merged = self.settings.model_dump(by_alias=True) | changes
+        self._apply(FaultSettings.model_validate(merged))
+        return self.settings
+
+    def reset(self) -> None:
+        self._apply(self.initial.model_copy(deep=True))
+
+    def _apply(self, settings: FaultSettings) -> None:
+        self.settings = settings
+        self._buckets.clear()  # NB: new rates start with full buckets, as after a quiet spell
+        self._random = random.Random(settings.seed)
+
+    @property
+    def latency(self) -> float:
+        return self.settings.latency_ms / 1000.0
+
+    def check(self, operation: str, now: float) -> protocol.ApiError | None:
+        """The fault to answer this call with, if any: throttling first, as AWS does."""
+        settings = self.settings
+        if settings.throttling:
+            rate = settings.rates.get(operation)
+            if rate is not None:
+                bucket = self._buckets.get(operation)
+                if bucket is None:
+                    bucket = self._buckets[operation] = TokenBucket(rate, now)
+                if not bucket.take(now):
+                    return protocol.throttled()
+        targeted = settings.error_operations is None or operation in settings.error_operations
+        if settings.error_fraction > 0 and targeted:
+            dice = self._random.random()
+            if dice < settings.error_fraction:
+                # Both 5xx codes botocore's retry logic must survive, alternately by the dice.
+                if dice < settings.error_fraction / 2:
+                    return protocol.internal_failure()
+                return protocol.service_unavailable()
+        return None

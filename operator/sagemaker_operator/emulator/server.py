@@ -1,0 +1,217 @@
+"""The HTTP face of the emulator: SageMaker's API on ``POST /``, an admin API beside it.
+
+One aiohttp application on one event loop. A SageMaker call goes through, in order: added
+latency, injected faults (throttling, then 5xx), model validation, the operation, and the
+counters (every call is counted under the outcome it got, faults included). Nothing blocks
+the loop but the file journal's small appends.
+
+The admin API, for tests, benchmarks and curious humans (JSON in and out):
+
+``GET /_emulator/health``          ``{"ok": true, "jobs": n}``
+``GET /_emulator/faults``          the :class:`faults.FaultSettings` in force
+``POST /_emulator/faults``         change some of them: ``{"throttling": true}``
+``GET /_emulator/counters``        calls per operation and outcome
+``POST /_emulator/reset``          forget every job, zero the counters, restore the start-up
+                                   faults (``{"jobs": false}`` etc. keeps a part)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
+
+import botocore.session
+import pydantic
+from aiohttp import web
+from botocore.model import OperationModel, ServiceModel
+
+from sagemaker_operator.emulator import counters, faults, operations, protocol, settings, store
+from sagemaker_operator.emulator.validation import Validator
+
+logger = logging.getLogger(__name__)
+
+ADMIN: Final = "/_emulator"
+
+
+def load_model() -> ServiceModel:
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+class Emulator:
+    """Everything one running emulator holds; the aiohttp app is a thin shell around it."""
+
+    def __init__(
+        self,
+        config: settings.Settings,
+        *,
+        model: ServiceModel | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.model = model or load_model()
+        self.clock = clock
+        self.validator = Validator(self.model)
+        self.store = store.Store(config.state_file)
+        self.service = operations.Service(self.model, config, self.store)
+        self.faults = faults.Faults(config.faults)
+        self.counters = counters.Counters()
+        self._operations: dict[str, OperationModel] = {
+            name: self.model.operation_model(name) for name in self.service.handlers
+        }
+
+    async def call(
+        self, target: str | None, body: bytes, authorization: str | None
+    ) -> web.Response:
+        request_id = str(uuid.uuid4())
+        operation = (target or "").removeprefix(protocol.TARGET_PREFIX)
+        try:
+            if (
+                target is None
+                or not target.startswith(protocol.TARGET_PREFIX)
+                or operation not in self._operations
+            ):
+                operation = "Unknown"
+                raise protocol.unknown_operation(target or "")
+            if self.faults.latency:
+                await asyncio.sleep(self.faults.latency)
+            now = round(self.clock(), 3)  # SageMaker's precision: see lifecycle.timeline
+            fault = self.faults.check(operation, now)
+            if fault is not None:
+                raise fault
+            params = protocol.decode_body(body)
+            self.validator.validate_request(self._operations[operation], params)
+            region = protocol.region_of(authorization, self.config.region)
+            result = self.service.handlers[operation](params, region, now)
+        except protocol.ApiError as error:
+            self.counters.record(operation, error.code)
+            return _error_response(error, request_id)
+        except Exception:
+            logger.exception("%s failed unexpectedly.", operation)
+            failure = protocol.internal_failure()
+            self.counters.record(operation, failure.code)
+            return _error_response(failure, request_id)
+        self.counters.record(operation, "ok")
+        return web.Response(
+            body=protocol.encode(result),
+            content_type=protocol.CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
+        if jobs:
+            self.store.clear()
+        if counters:
+            self.counters.reset()
+        if faults:
+            self.faults.reset()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+EMULATOR_KEY: Final = web.AppKey("emulator", Emulator)
+
+
+def _error_response(error: protocol.ApiError, request_id: str) -> web.Response:
+    return web.Response(
+        status=error.status,
+        body=error.body(),
+        content_type=protocol.CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+    )
+
+
+def _emulator(request: web.Request) -> Emulator:
+    return request.app[EMULATOR_KEY]
+
+
+async def _api(request: web.Request) -> web.Response:
+    body = await request.read()
+    return await _emulator(request).call(
+        request.headers.get("X-Amz-Target"), body, request.headers.get("Authorization")
+    )
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True, "jobs": len(_emulator(request).store)})
+
+
+async def _get_faults(request: web.Request) -> web.Response:
+    return web.json_response(_emulator(request).faults.settings.model_dump(by_alias=True))
+
+
+async def _set_faults(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    changes = await _json_object(request)
+    try:
+        updated = emulator.faults.update(changes)
+    except pydantic.ValidationError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(updated.model_dump(by_alias=True))
+
+
+async def _get_counters(request: web.Request) -> web.Response:
+    return web.json_response(_emulator(request).counters.snapshot())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    parts = await _json_object(request)
+    _emulator(request).reset(
+        jobs=bool(parts.get("jobs", True)),
+        counters=bool(parts.get("counters", True)),
+        faults=bool(parts.get("faults", True)),
+    )
+    return web.json_response({"ok": True})
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        value = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text="The body must be a JSON object.") from None
+    if not isinstance(value, dict):
+        raise web.HTTPBadRequest(text="The body must be a JSON object.")
+    return value
+
+
+def make_app(emulator: Emulator) -> web.Application:
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[EMULATOR_KEY] = emulator
+    app.router.add_post("/", _api)
+    app.router.add_get(f"{ADMIN}/health", _health)
+    app.router.add_get(f"{ADMIN}/faults", _get_faults)
+    app.router.add_post(f"{ADMIN}/faults", _set_faults)
+    app.router.add_get(f"{ADMIN}/counters", _get_counters)
+    app.router.add_post(f"{ADMIN}/reset", _reset)
+
+    async def close(_: web.Application) -> None:
+        emulator.close()
+
+    app.on_cleanup.append(close)
+    return app
+
+
+async def serve(config: settings.Settings) -> None:
+    """Run until cancelled (the command's main loop)."""
+    emulator = Emulator(config)
+    runner = web.AppRunner(make_app(emulator), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    logger.info(
+        "SageMaker emulator listening on http://%s:%d (time scale %g, %d jobs loaded).",
+        config.host,
+        config.port,
+        config.time_scale,
+        len(emulator.store),
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,108 @@
+"""Start an emulator inside the current process, for tests, benchmarks and demos.
+
+:func:`start` runs the server on its own event loop in a daemon thread, on a free loopback
+port unless told otherwise, and returns a :class:`Running` handle with the endpoint URL, an
+:class:`AdminClient` and a ``stop()``; :func:`running` is the same as a context manager.
+The admin client uses only the standard library, so it works from any thread and any test
+framework, synchronous or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aiohttp import web
+
+from sagemaker_operator.emulator import server, settings
+
+
+class AdminClient:
+    """The ``/_emulator`` endpoint of one emulator."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/") + server.ADMIN
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body or {}).encode() if method == "POST" else None
+        request = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/health")
+        return result
+
+    def faults(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/faults")
+        return result
+
+    def set_faults(self, **changes: Any) -> dict[str, Any]:
+        """Change faults; keys in the endpoint's camelCase (``errorFraction=0.5``)."""
+        result: dict[str, Any] = self._call("POST", "/faults", changes)
+        return result
+
+    def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/counters")
+        return result
+
+    def calls(self, operation: str, outcome: str = "ok") -> int:
+        count: int = self.counters()["operations"].get(operation, {}).get(outcome, 0)
+        return count
+
+    def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
+        self._call("POST", "/reset", {"jobs": jobs, "counters": counters, "faults": faults})
+
+
+@dataclasses.dataclass
+class Running:
+    url: str
+    admin: AdminClient
+    emulator: server.Emulator
+    _loop: asyncio.AbstractEventLoop
+    _runner: web.AppRunner
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
+        future.result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+def start(config: settings.Settings | None = None) -> Running:
+    """Start an emulator in a background thread; ``port=0`` (the default here) picks one."""
+    config = config or settings.Settings(port=0, time_scale=settings.TEST_TIME_SCALE)
+    loop = asyncio.new_event_loop()
+    emulator = server.Emulator(config)
+    runner = web.AppRunner(server.make_app(emulator), access_log=None)
+    thread = threading.Thread(target=loop.run_forever, name="sagemaker-emulator", daemon=True)
+    thread.start()
+
+    async def listen() -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, config.host, config.port)
+        await site.start()
+        port: int = runner.addresses[0][1]
+        return port
+
+    port = asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=30)
+    url = f"http://{config.host}:{port}"
+    return Running(url, AdminClient(url), emulator, loop, runner, thread)
+
+
+@contextmanager
+def running(config: settings.Settings | None = None) -> Iterator[Running]:
+    handle = start(config)
+    try:
+        yield handle
+    finally:
+        handle.stop()

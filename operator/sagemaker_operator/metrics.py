@@ -1,0 +1,60 @@
+"""Prometheus metrics of the operator, served on ``--metrics-port`` at ``/metrics``.
+
+Names follow Prometheus conventions (``_total`` counters, base units). Label values are
+bounded: operations, outcomes, regions and SageMaker statuses, never job or resource names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+SAGEMAKER_CALLS = Counter(
+    "sagemaker_operator_sagemaker_calls_total",
+    "SageMaker API calls by operation and outcome (ok, or the error code).",
+    ["region", "operation", "outcome"],
+)
+SAGEMAKER_THROTTLES = Counter(
+    "sagemaker_operator_sagemaker_throttles_total",
+    "SageMaker calls refused with a throttling error.",
+    ["region", "operation"],
+)
+RETRIES = Counter(
+    "sagemaker_operator_retries_total",
+    "Handler retries scheduled after a transient SageMaker error.",
+    ["handler"],
+)
+RECONCILE_ERRORS = Counter(
+    "sagemaker_operator_reconcile_errors_total",
+    "Reconciliation steps that ended in an error, by step and kind (transient, permanent).",
+    ["step", "kind"],
+)
+JOBS = Gauge(
+    "sagemaker_operator_jobs",
+    "Training jobs owned by this operator, by region and SageMaker status.",
+    ["region", "status"],
+)
+STATUS_LAG = Histogram(
+    "sagemaker_operator_status_lag_seconds",
+    "From SageMaker's LastModifiedTime of a change to the resource's status patch.",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600),
+)
+POLLER_PAGES = Counter(
+    "sagemaker_operator_poller_pages_total",
+    "ListTrainingJobs pages read by the pollers, by sweep kind (recent, full).",
+    ["region", "sweep"],
+)
+POLLER_LAST_SUCCESS = Gauge(
+    "sagemaker_operator_poller_last_success_timestamp_seconds",
+    "When each region's poller last finished a cycle without error (Unix time).",
+    ["region"],
+)
+STATUS_PATCHES = Counter(
+    "sagemaker_operator_status_patches_total",
+    "Status patches written by the poller (only when the status differs).",
+)
+
+
+def serve(port: int) -> None:
+    """Start the metrics HTTP server in a daemon thread; port 0 means no server."""
+    if port:
+        start_http_server(port)

@@ -1,0 +1,134 @@
+"""One SageMaker client per region, every call through that region's token bucket.
+
+boto3 is blocking, so calls run on a bounded thread pool; the asyncio side waits for a token
+first, so a burst of a thousand new resources queues here instead of earning a throttling
+storm from AWS. botocore's own retries are off: a retry that bypassed the bucket would spend
+the budget twice, so retrying is the caller's decision (kopf's handler retries, or the
+poller's next cycle), always back through the bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Mapping
+from concurrent.futures import Executor
+from typing import Any
+
+import boto3
+from aiolimiter import AsyncLimiter
+from botocore.config import Config
+
+from sagemaker_operator import __version__, metrics
+from sagemaker_operator.sagemaker import errors
+
+Response = dict[str, Any]
+
+
+class RegionClient:
+    """Async facade over one region's boto3 SageMaker client."""
+
+    def __init__(
+        self,
+        region: str,
+        *,
+        endpoint_url: str | None,
+        calls_per_second: float,
+        burst: int,
+        executor: Executor,
+        pool_size: int,
+    ) -> None:
+        self.region = region
+        self._executor = executor
+        # AsyncLimiter(max_rate, period) lets max_rate calls through per period, bursting up
+        # to max_rate: a bucket of `burst` tokens refilled at `calls_per_second`.
+        self._limiter = AsyncLimiter(burst, burst / calls_per_second)
+        self._client = boto3.session.Session().client(
+            "sagemaker",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                max_pool_connections=pool_size,
+                user_agent_extra=f"sagemaker-operator/{__version__}",
+                connect_timeout=10,
+                read_timeout=30,
+            ),
+        )
+
+    async def call(self, operation: str, **params: Any) -> Response:
+        """Call ``operation`` (botocore's snake_case name); raise :mod:`errors` classes."""
+        method = getattr(self._client, operation)
+        async with self._limiter:
+            loop = asyncio.get_running_loop()
+            try:
+                response: Response = await loop.run_in_executor(
+                    self._executor, functools.partial(method, **params)
+                )
+            except Exception as exc:
+                error = errors.classify(exc)
+                metrics.SAGEMAKER_CALLS.labels(self.region, operation, error.code).inc()
+                if isinstance(error, errors.ThrottlingError):
+                    metrics.SAGEMAKER_THROTTLES.labels(self.region, operation).inc()
+                raise error from exc
+        metrics.SAGEMAKER_CALLS.labels(self.region, operation, "ok").inc()
+        response.pop("ResponseMetadata", None)
+        return response
+
+    async def describe(self, job_name: str) -> Response:
+        return await self.call("describe_training_job", TrainingJobName=job_name)
+
+    async def create(self, request: Mapping[str, Any]) -> Response:
+        return await self.call("create_training_job", **request)
+
+    async def update(self, request: Mapping[str, Any]) -> Response:
+        return await self.call("update_training_job", **request)
+
+    async def stop(self, job_name: str) -> Response:
+        return await self.call("stop_training_job", TrainingJobName=job_name)
+
+    async def tags(self, arn: str) -> dict[str, str]:
+        """Every tag of a job (paged), as a plain mapping."""
+        found: dict[str, str] = {}
+        params: dict[str, Any] = {"ResourceArn": arn, "MaxResults": 100}
+        while True:
+            page = await self.call("list_tags", **params)
+            found.update({tag["Key"]: tag["Value"] for tag in page.get("Tags", [])})
+            if not page.get("NextToken"):
+                return found
+            params["NextToken"] = page["NextToken"]
+
+    async def list_page(self, **params: Any) -> Response:
+        return await self.call("list_training_jobs", **params)
+
+
+class SageMakerClients:
+    """The region -> client registry; clients are made on first use and shared by all."""
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None,
+        calls_per_second: float,
+        burst: int,
+        executor: Executor,
+        pool_size: int,
+    ) -> None:
+        self._make = functools.partial(
+            RegionClient,
+            endpoint_url=endpoint_url,
+            calls_per_second=calls_per_second,
+            burst=burst,
+            executor=executor,
+            pool_size=pool_size,
+        )
+        self._clients: dict[str, RegionClient] = {}
+
+    def __getitem__(self, region: str) -> RegionClient:
+        if region not in self._clients:
+            self._clients[region] = self._make(region)
+        return self._clients[region]
+
+    @property
+    def regions(self) -> list[str]:
+        return list(self._clients)

@@ -1,0 +1,108 @@
+"""Manifests and waits shared by the reconciler's end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from sagemaker_operator import names
+from sagemaker_operator.devstack.controlplane import ControlPlane
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-training"
+FATE = "emulator.sagemaker-operator.io/"
+
+
+def manifest(
+    name: str,
+    *,
+    fate: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "algorithmSpecification": {
+            "trainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest",
+            "trainingInputMode": "File",
+        },
+        "roleArn": ROLE,
+        "outputDataConfig": {"s3OutputPath": "s3://bucket/output/"},
+        "resourceConfig": {
+            "instanceType": "ml.m5.large",
+            "instanceCount": 1,
+            "volumeSizeInGB": 10,
+        },
+        "stoppingCondition": {"maxRuntimeInSeconds": 86400},
+    }
+    if fate:
+        body["tags"] = [{"key": FATE + key, "value": value} for key, value in fate.items()]
+    body |= spec
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"name": name, **({"annotations": dict(annotations)} if annotations else {})},
+        "spec": body,
+    }
+
+
+def apply(plane: ControlPlane, namespace: str, *manifests: Mapping[str, Any]) -> None:
+    documents = "\n---\n".join(yaml.safe_dump(dict(m)) for m in manifests)
+    plane.kubectl("apply", "-n", namespace, "-f", "-", input=documents)
+
+
+def get(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(
+        plane.kubectl("get", names.PLURAL, name, "-n", namespace, "-o", "json").stdout
+    )
+    return found
+
+
+def wait_phase(
+    plane: ControlPlane, namespace: str, name: str, phase: str, timeout: int = 60
+) -> dict[str, Any]:
+    plane.kubectl(
+        "wait",
+        f"{names.PLURAL}/{name}",
+        "-n",
+        namespace,
+        f"--for=jsonpath={{.status.phase}}={phase}",
+        f"--timeout={timeout}s",
+    )
+    return get(plane, namespace, name)
+
+
+def condition(resource: Mapping[str, Any], type_: str) -> dict[str, Any]:
+    for found in resource.get("status", {}).get("conditions", []):
+        if found["type"] == type_:
+            return dict(found)
+    raise AssertionError(f"no {type_} condition in {resource.get('status')}")
+
+
+def events(plane: ControlPlane, namespace: str, name: str) -> list[tuple[str, str, str]]:
+    listed = json.loads(
+        plane.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            f"--field-selector=involvedObject.name={name}",
+        ).stdout
+    )
+    return [(e["type"], e["reason"], e.get("message", "")) for e in listed["items"]]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy (for state no watch can deliver)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout}s: last {result!r}")
+        time.sleep(interval)

@@ -1,0 +1,385 @@
+"""The reconciler end to end: the operator process, the real API server, the emulator over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sagemaker_operator import names
+from sagemaker_operator.devstack.controlplane import ControlPlane
+from sagemaker_operator.emulator import testing
+from tests.controller.helpers import (
+    apply,
+    condition,
+    events,
+    eventually,
+    get,
+    manifest,
+    wait_phase,
+)
+from tests.plugins.emulator import client_for
+from tests.plugins.operator import StartOperator
+
+LONG = {"duration-seconds": "100000"}  # a job that trains until stopped
+
+
+def test_a_job_runs_to_completed_with_one_create(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("train"))
+    done = wait_phase(control_plane, namespace, "train", "Completed")
+
+    status = done["status"]
+    assert status["trainingJobStatus"] == "Completed"
+    assert status["secondaryStatus"] == "Completed"
+    assert status["modelArtifacts"]["s3ModelArtifacts"].startswith("s3://bucket/output/")
+    assert [t["status"] for t in status["secondaryStatusTransitions"]][:2] == [
+        "Starting",
+        "Downloading",
+    ]
+    assert condition(done, "Succeeded")["status"] == "True"
+    assert condition(done, "Synced")["status"] == "True"
+    assert status["observedGeneration"] == done["metadata"]["generation"]
+    assert status["logsUrl"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/")
+    assert names.FINALIZER in done["metadata"]["finalizers"]
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
+
+    client = client_for(sagemaker_emulator.url)
+    tags = {
+        t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=status["trainingJobArn"])["Tags"]
+    }
+    assert tags[names.TAG_UID] == done["metadata"]["uid"]
+    assert tags[names.TAG_NAMESPACE] == namespace
+    assert tags[names.TAG_NAME] == "train"
+
+    reasons = [reason for _, reason, _ in events(control_plane, namespace, "train")]
+    assert "Created" in reasons
+    eventually(lambda: "Completed" in [r for _, r, _ in events(control_plane, namespace, "train")])
+
+
+def test_a_failed_job_reports_sagemakers_reason(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    start_operator(namespace)
+    reason = "AlgorithmError: CUDA out of memory"
+    apply(
+        control_plane,
+        namespace,
+        manifest("oom", fate={"outcome": "Failed", "failure-reason": reason}),
+    )
+    failed = wait_phase(control_plane, namespace, "oom", "Failed")
+    succeeded = condition(failed, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"], succeeded["message"]) == (
+        "False",
+        "Failed",
+        reason,
+    )
+    assert failed["status"]["failureReason"] == reason
+    eventually(lambda: ("Warning", "Failed", reason) in events(control_plane, namespace, "oom"))
+
+
+def test_sagemakers_refusal_is_terminal_and_not_retried(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    operator = start_operator(namespace)
+    # The schema cannot see it, SageMaker (the emulator) refuses it: a spot fate without spot.
+    apply(control_plane, namespace, manifest("refused", fate={"outcome": "Interrupted"}))
+    failed = wait_phase(control_plane, namespace, "refused", "Failed")
+    succeeded = condition(failed, "Succeeded")
+    assert succeeded["reason"] == "ValidationException"
+    assert "spot" in succeeded["message"].lower()
+    assert condition(failed, "Synced")["status"] == "False"
+    eventually(
+        lambda: (
+            "ValidationException"
+            in [r for t, r, _ in events(control_plane, namespace, "refused") if t == "Warning"]
+        )
+    )
+    refusals = sagemaker_emulator.admin.calls("CreateTrainingJob", "ValidationException")
+    assert refusals == 1
+    operator.restart()  # a permanent error is not retried, not even after a restart
+    apply(control_plane, namespace, manifest("after"))
+    wait_phase(control_plane, namespace, "after", "Completed")
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob", "ValidationException") == 1
+
+
+def test_a_name_taken_by_another_job_is_a_conflict(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    client = client_for(sagemaker_emulator.url)
+    client.create_training_job(**_request_named("taken-job"))  # someone else's, no tags
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("taken", trainingJobName="taken-job", fate=LONG))
+    failed = wait_phase(control_plane, namespace, "taken", "Failed")
+    assert condition(failed, "Succeeded")["reason"] == "NameConflict"
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1  # ours never went out
+    # Deleting the refused resource must not stop the other job.
+    control_plane.kubectl("delete", names.PLURAL, "taken", "-n", namespace, "--timeout=60s")
+    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 0
+    assert client.describe_training_job(TrainingJobName="taken-job")["TrainingJobStatus"] in (
+        "InProgress",
+        "Completed",
+    )
+
+
+def _request_named(name: str, **tags: str) -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "img:1", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/x",
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/o/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+
+
+def test_a_job_left_by_a_crash_is_adopted_not_duplicated(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    # The resource exists, and "a previous operator" created its job and died before
+    # recording it: the job carries this resource's uid tag, the status is empty.
+    apply(control_plane, namespace, manifest("crashed", trainingJobName="crashed-job"))
+    uid = get(control_plane, namespace, "crashed")["metadata"]["uid"]
+    client_for(sagemaker_emulator.url).create_training_job(
+        **_request_named("crashed-job", **{names.TAG_UID: uid})
+    )
+    start_operator(namespace)
+    done = wait_phase(control_plane, namespace, "crashed", "Completed")
+    assert done["status"]["trainingJobName"] == "crashed-job"
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1  # the "crashed" one only
+    eventually(lambda: "Adopted" in [r for _, r, _ in events(control_plane, namespace, "crashed")])
+
+
+def test_an_existing_job_is_tracked_when_the_resource_asks_to_adopt_it(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    client = client_for(sagemaker_emulator.url)
+    client.create_training_job(**_request_named("legacy-job"))
+    start_operator(namespace)
+    apply(
+        control_plane,
+        namespace,
+        manifest(
+            "legacy",
+            trainingJobName="legacy-job",
+            annotations={f"{names.GROUP}/adopt": "true"},
+        ),
+    )
+    done = wait_phase(control_plane, namespace, "legacy", "Completed")
+    assert done["status"]["trainingJobName"] == "legacy-job"
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
+    arn = done["status"]["trainingJobArn"]
+    tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+    assert tags[names.TAG_UID] == done["metadata"]["uid"]
+
+
+def test_delete_stops_the_job_then_releases(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("stopme", fate=LONG))
+    running = wait_phase(control_plane, namespace, "stopme", "InProgress")
+    eventually(lambda: get(control_plane, namespace, "stopme")["status"].get("trainingJobArn"))
+    job_name = get(control_plane, namespace, "stopme")["status"]["trainingJobName"]
+    assert running["metadata"]["finalizers"] == [names.FINALIZER]
+
+    control_plane.kubectl("delete", names.PLURAL, "stopme", "-n", namespace, "--wait=false")
+    control_plane.kubectl(
+        "wait", f"{names.PLURAL}/stopme", "-n", namespace, "--for=delete", "--timeout=60s"
+    )
+    described = client_for(sagemaker_emulator.url).describe_training_job(TrainingJobName=job_name)
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 1
+
+
+def test_retain_releases_at_once_and_leaves_the_job_running(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("keep", fate=LONG, deletionPolicy="Retain"))
+    wait_phase(control_plane, namespace, "keep", "InProgress")
+    job_name = get(control_plane, namespace, "keep")["status"]["trainingJobName"]
+    control_plane.kubectl("delete", names.PLURAL, "keep", "-n", namespace, "--timeout=60s")
+    described = client_for(sagemaker_emulator.url).describe_training_job(TrainingJobName=job_name)
+    assert described["TrainingJobStatus"] == "InProgress"
+    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 0
+
+
+def test_an_allowed_change_goes_out_through_update(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("tune", fate=LONG))
+    wait_phase(control_plane, namespace, "tune", "InProgress")
+    eventually(lambda: get(control_plane, namespace, "tune")["status"].get("trainingJobArn"))
+    control_plane.kubectl(
+        "patch",
+        names.PLURAL,
+        "tune",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"profilerConfig":{"profilingIntervalInMilliseconds":500}}}',
+    )
+    eventually(lambda: sagemaker_emulator.admin.calls("UpdateTrainingJob") == 1)
+    job_name = get(control_plane, namespace, "tune")["status"]["trainingJobName"]
+    described = client_for(sagemaker_emulator.url).describe_training_job(TrainingJobName=job_name)
+    assert described["ProfilerConfig"]["ProfilingIntervalInMilliseconds"] == 500
+    eventually(lambda: "Updated" in [r for _, r, _ in events(control_plane, namespace, "tune")])
+
+
+def test_transient_faults_show_in_synced_and_still_create_once(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    sagemaker_emulator.admin.set_faults(errorFraction=1.0, errorOperations=["CreateTrainingJob"])
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("flaky"))
+    unsynced = eventually(
+        lambda: [
+            c
+            for c in get(control_plane, namespace, "flaky").get("status", {}).get("conditions", [])
+            if c["type"] == "Synced" and c["status"] == "False"
+        ]
+    )
+    assert unsynced[0]["reason"] == "SageMakerUnavailable"
+    assert get(control_plane, namespace, "flaky")["status"]["phase"] == "Pending"
+    sagemaker_emulator.admin.set_faults(errorFraction=0.0)
+    done = wait_phase(control_plane, namespace, "flaky", "Completed", timeout=90)
+    assert condition(done, "Synced")["status"] == "True"
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
+
+
+def test_tenancy_guard_refuses_before_any_aws_call(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    control_plane.kubectl(
+        "annotate",
+        "namespace",
+        namespace,
+        f"{names.GROUP}/allowed-role-arns=arn:aws:iam::123456789012:role/team-*",
+    )
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("sneaky"))
+    refused = wait_phase(control_plane, namespace, "sneaky", "Failed")
+    assert condition(refused, "Succeeded")["reason"] == "RoleNotAllowed"
+    assert (
+        sum(
+            sagemaker_emulator.admin.counters()["operations"].get(op, {}).get("ok", 0)
+            for op in ("CreateTrainingJob", "DescribeTrainingJob")
+        )
+        == 0
+    )
+
+
+def test_observation_is_in_bulk_and_terminal_jobs_cost_nothing(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    operator = start_operator(namespace)
+    count = 12
+    apply(control_plane, namespace, *(manifest(f"bulk-{i}") for i in range(count)))
+    for i in range(count):
+        wait_phase(control_plane, namespace, f"bulk-{i}", "Completed")
+    admin = sagemaker_emulator.admin
+    describes = admin.calls("DescribeTrainingJob")
+    # One look-up before each create, then one describe per observed change at most: a job
+    # has six status changes (four secondary statuses, Completed), never one per poll.
+    assert describes <= count * 7
+    settled = admin.counters()["operations"]
+    # Several poll intervals later, with every job terminal, nothing more is asked.
+    eventually(lambda: "sagemaker_operator_poller" in operator.metrics())
+    before = operator.metrics().count("\n")
+    assert before > 0
+    lists_then = settled.get("ListTrainingJobs", {}).get("ok", 0)
+    import time as _time
+
+    deadline = _time.monotonic() + 2.0
+    while _time.monotonic() < deadline:
+        _time.sleep(0.3)  # NB: proving an absence: nothing can be awaited
+    after = admin.counters()["operations"]
+    assert after.get("DescribeTrainingJob", {}).get("ok", 0) == describes
+    assert after.get("ListTrainingJobs", {}).get("ok", 0) <= lists_then + 1
+
+
+def test_a_restart_resumes_from_status_without_describing_every_job(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    operator = start_operator(namespace)
+    count = 8
+    apply(control_plane, namespace, *(manifest(f"r-{i}", fate=LONG) for i in range(count)))
+    for i in range(count):
+        wait_phase(control_plane, namespace, f"r-{i}", "InProgress")
+        eventually(
+            lambda i=i: get(control_plane, namespace, f"r-{i}")["status"].get("trainingJobArn")
+        )
+    eventually(
+        lambda: all(
+            get(control_plane, namespace, f"r-{i}")["status"].get("secondaryStatus") == "Training"
+            for i in range(count)
+        ),
+        timeout=60,
+    )
+    operator.kill()
+    describes = sagemaker_emulator.admin.calls("DescribeTrainingJob")
+    operator.start()
+    eventually(lambda: sagemaker_emulator.admin.calls("ListTrainingJobs") > 0)
+    lists = sagemaker_emulator.admin.calls("ListTrainingJobs")
+    eventually(lambda: sagemaker_emulator.admin.calls("ListTrainingJobs") >= lists + 2)
+    assert sagemaker_emulator.admin.calls("DescribeTrainingJob") == describes
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == count
+
+
+def test_metrics_and_liveness_are_served(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    operator = start_operator(namespace)
+    apply(control_plane, namespace, manifest("metrics"))
+    wait_phase(control_plane, namespace, "metrics", "Completed")
+    text = eventually(
+        lambda: (
+            (t := operator.metrics()) and 'operation="create_training_job",outcome="ok"' in t and t
+        )
+    )
+    assert (
+        'sagemaker_operator_sagemaker_calls_total{operation="create_training_job",outcome="ok",region="us-east-1"} 1.0'
+        in text
+    )
+    assert "sagemaker_operator_status_lag_seconds_count" in text
+    assert "sagemaker_operator_poller_pages_total" in text
