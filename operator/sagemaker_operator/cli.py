@@ -61,8 +61,10 @@ def run(kubeconfig: str | None, namespaces: tuple[str, ...], **options: object) 
 def _register() -> None:
     # NB: imported here so each part of the product stays importable on its own.
     from sagemaker_operator.emulator.command import emulator
+    from sagemaker_operator.resource import crd
 
     main.add_command(emulator)
+    main.add_command(crd.crd_command)
 
 
 _register()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
@@ -132,10 +132,13 @@ def test_events_for_transitions() -> None:
 
 def _client_error(code: str, message: str, status: int = 400) -> ClientError:
     return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
+        cast(
+            Any,
+            {
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": status},
+            },
+        ),
         "DescribeTrainingJob",
     )
 

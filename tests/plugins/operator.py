@@ -159,6 +159,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed:
-        for index, process in enumerate(item.stash.get(_OPERATORS_KEY, [])):
+        started: list[OperatorProcess] = item.stash.get(_OPERATORS_KEY, [])
+        for index, process in enumerate(started):
             report.sections.append((f"operator {index} log", process.log()[-20000:]))
     return report

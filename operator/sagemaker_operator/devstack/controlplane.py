@@ -30,6 +30,13 @@ BUILD_SCRIPT = REPO_ROOT / "tests" / "controlplane" / "build.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
 
 
+class KubectlError(subprocess.CalledProcessError):
+    """A failed kubectl run whose message carries kubectl's own words."""
+
+    def __str__(self) -> str:
+        return f"{' '.join(map(str, self.cmd[2:]))} failed ({self.returncode}): {self.stderr}"
+
+
 class ControlPlaneError(RuntimeError):
     """The control plane could not be built or did not become ready; the message has the logs."""
 
@@ -225,9 +232,7 @@ class ControlPlane:
             [*command, *args], input=input, capture_output=True, text=True, timeout=120
         )
         if check and result.returncode != 0:
-            raise subprocess.CalledProcessError(
-                result.returncode, result.args, result.stdout, result.stderr
-            )
+            raise KubectlError(result.returncode, result.args, result.stdout, result.stderr)
         return result
 
     def service_account_kubeconfig(

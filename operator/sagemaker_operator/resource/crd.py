@@ -1,0 +1,140 @@
+"""The whole ``CustomResourceDefinition`` for TrainingJob, and the ``crd`` subcommand.
+
+``build_crd()`` assembles the spec schema (``schema`` over ``CreateTrainingJob``, the
+operator's fields from ``spec``, the CEL rules from ``validations``) and the status schema
+(``status``) into one ``apiextensions.k8s.io/v1`` object. ``sagemaker-operator crd`` prints
+it as YAML; ``crds/`` holds that output and a test fails when the two differ.
+"""
+
+import copy
+import functools
+import json
+from typing import Any
+
+import click
+import yaml
+
+from sagemaker_operator import names
+from sagemaker_operator.resource import model, naming, schema, spec, status, text, validations
+
+OUTPUT = f"crds/{names.CRD_NAME}.yaml"
+COMMAND = f"sagemaker-operator crd > {OUTPUT}"
+
+
+@functools.cache
+def _spec_walk() -> tuple[schema.Schema, schema.Walk]:
+    create = model.create_input()
+    walk = schema.Walk(strict=True)
+    spec_schema = walk.schema(create, create.documentation)
+    spec_schema["description"] = (
+        "The CreateTrainingJob request, member for member in lowerCamelCase, plus the "
+        "operator's fields region and deletionPolicy. After creation only "
+        f"{', '.join(validations.updatable_paths())} and deletionPolicy can change.\n\n"
+        + text.plain(model.service_model().operation_model(model.CREATE).documentation)
+    )
+    # trainingJobName is optional: the operator derives one when it is absent.
+    name_field = naming.field_name("TrainingJobName")
+    spec_schema["required"] = [f for f in spec_schema.get("required", []) if f != name_field]
+    job_name = spec_schema["properties"][name_field]
+    job_name["description"] = f"{job_name.get('description', '')}\n\n{spec.TRAINING_JOB_NAME_NOTE}"
+    spec_schema["properties"].update(spec.operator_only_schemas())
+    validations.add_rules(spec_schema)
+    return spec_schema, walk
+
+
+def spec_schema() -> schema.Schema:
+    return copy.deepcopy(_spec_walk()[0])
+
+
+def dropped_patterns() -> dict[str, tuple[str, str]]:
+    """shape name -> (botocore pattern, reason) for patterns the schema cannot carry."""
+    return dict(_spec_walk()[1].dropped_patterns)
+
+
+def recursive_paths() -> list[str]:
+    """Paths where a recursive shape was cut (none in the current model)."""
+    return list(_spec_walk()[1].recursive)
+
+
+def build_crd() -> dict[str, Any]:
+    """The TrainingJob CustomResourceDefinition (``apiextensions.k8s.io/v1``)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": names.CRD_NAME,
+            "annotations": {f"{names.GROUP}/botocore-version": model.BOTOCORE_VERSION},
+        },
+        "spec": {
+            "group": names.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": names.KIND,
+                "listKind": f"{names.KIND}List",
+                "plural": names.PLURAL,
+                "singular": names.SINGULAR,
+                "shortNames": list(names.SHORT_NAMES),
+                "categories": ["sagemaker"],
+            },
+            "versions": [
+                {
+                    "name": names.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {
+                            "name": "Secondary",
+                            "type": "string",
+                            "jsonPath": ".status.secondaryStatus",
+                        },
+                        {"name": "Job", "type": "string", "jsonPath": ".status.trainingJobName"},
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                        {
+                            "name": "FailureReason",
+                            "type": "string",
+                            "priority": 1,
+                            "jsonPath": ".status.failureReason",
+                        },
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "An Amazon SageMaker training job, run by "
+                            "sagemaker-operator from this resource.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status.status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The CRD as the YAML file in ``crds/``, with a header saying how it was made."""
+    body = yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+    return (
+        f"# Generated by `{COMMAND}` from botocore {model.BOTOCORE_VERSION}'s SageMaker model.\n"
+        "# Do not edit: change the generator in operator/sagemaker_operator/resource/.\n"
+        f"{body}"
+    )
+
+
+def size_bytes() -> int:
+    """Compact JSON size: what client-side ``kubectl apply`` puts in an annotation."""
+    return len(json.dumps(build_crd(), separators=(",", ":")).encode())
+
+
+@click.command("crd")
+def crd_command() -> None:
+    """Print the TrainingJob CustomResourceDefinition as YAML."""
+    click.echo(render(), nl=False)

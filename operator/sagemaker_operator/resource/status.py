@@ -1,0 +1,158 @@
+"""DescribeTrainingJob -> ``status``, and the status schema that keeps it from being pruned.
+
+The status is a selection of ``DescribeTrainingJob``'s members (``DESCRIBED``), named by the
+one naming rule and converted by walking the output shape: timestamps become RFC 3339 strings
+in UTC, everything else stays as JSON already has it. The operator adds its own fields beside
+them (``OPERATOR_STATUS_FIELDS``): ``phase``, ``logsUrl``, ``region``, ``observedGeneration``
+and ``conditions``.
+"""
+
+import base64
+import datetime
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from sagemaker_operator.resource import model, naming, schema
+
+# The members of DescribeTrainingJob the status carries (DESIGN.md, "status").
+DESCRIBED: tuple[str, ...] = (
+    "TrainingJobName",
+    "TrainingJobArn",
+    "TrainingJobStatus",
+    "SecondaryStatus",
+    "FailureReason",
+    "SecondaryStatusTransitions",
+    "ModelArtifacts",
+    "FinalMetricDataList",
+    "CreationTime",
+    "TrainingStartTime",
+    "TrainingEndTime",
+    "LastModifiedTime",
+    "TrainingTimeInSeconds",
+    "BillableTimeInSeconds",
+    "DebugRuleEvaluationStatuses",
+    "ProfilerRuleEvaluationStatuses",
+    "ProfilingStatus",
+    "WarmPoolStatus",
+)
+
+# status.phase: one word for workflow engines (Argo's successCondition/failureCondition).
+# NB: which phase a SageMaker status maps to is the controller's decision (controller.conditions).
+PHASES: tuple[str, ...] = ("Pending", "InProgress", "Stopping", "Completed", "Failed", "Stopped")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+def rfc3339(value: datetime.datetime) -> str:
+    """A timestamp as Kubernetes writes them: UTC, ``Z`` suffix (a naive one is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _from_response(shape: model.Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if kind == "structure":
+        return {
+            naming.field_name(member): converted
+            for member, item in value.items()
+            if member in shape.members
+            and (converted := _from_response(shape.members[member], item)) is not None
+        }
+    if kind == "list":
+        return [_from_response(shape.member, item) for item in value]
+    if kind == "map":
+        return {key: _from_response(shape.value, item) for key, item in value.items()}
+    if kind == "timestamp":
+        return rfc3339(value) if isinstance(value, datetime.datetime) else str(value)
+    if kind in ("float", "double"):
+        # NB: JSON has no NaN or infinity; a metric that is not a number is left out.
+        return float(value) if math.isfinite(value) else None
+    if kind == "blob":
+        return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+    return value
+
+
+def status_from_description(description: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``DESCRIBED`` members of a ``describe_training_job`` response, as status fields.
+
+    Members absent from the response are absent from the result; ``ResponseMetadata`` and
+    members the status does not carry are dropped.
+    """
+    shape = model.describe_output()
+    return {
+        naming.field_name(member): converted
+        for member in DESCRIBED
+        if member in description
+        and (converted := _from_response(shape.members[member], description[member])) is not None
+    }
+
+
+def _operator_fields() -> dict[str, schema.Schema]:
+    return {
+        "phase": {
+            "type": "string",
+            "enum": list(PHASES),
+            "description": "One word for the whole state, operator-side refusals included: "
+            "Pending (accepted, no SageMaker job yet), InProgress, Stopping, Completed, Failed "
+            "(SageMaker's failure or the operator's refusal; the reason is in the Succeeded "
+            "condition), Stopped. For workflow engines: successCondition status.phase == "
+            "Completed, failureCondition status.phase in (Failed,Stopped).",
+        },
+        "logsUrl": {
+            "type": "string",
+            "description": "The CloudWatch console page of the job's log streams.",
+        },
+        "region": {
+            "type": "string",
+            "description": "The AWS Region the SageMaker job was created in.",
+        },
+        "observedGeneration": {
+            "type": "integer",
+            "format": "int64",
+            "description": "The metadata.generation of the spec this status reflects.",
+        },
+        "conditions": {
+            "type": "array",
+            "description": "Conditions in the Kubernetes API conventions' form. Succeeded: "
+            "Unknown while the job runs, True once SageMaker reports Completed, False once it "
+            "reports Failed or Stopped or the operator refuses the resource. Synced: False "
+            "while the operator cannot reach, or is refused by, SageMaker.",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+            "items": {
+                "type": "object",
+                "required": ["type", "status"],
+                "properties": {
+                    "type": {"type": "string", "maxLength": 316},
+                    "status": {"type": "string", "enum": list(CONDITION_STATUSES)},
+                    "reason": {"type": "string", "maxLength": 1024},
+                    "message": {"type": "string", "maxLength": 32768},
+                    "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                    "lastTransitionTime": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
+    }
+
+
+OPERATOR_STATUS_FIELDS: tuple[str, ...] = tuple(_operator_fields())
+
+
+def status_schema(*, descriptions: bool = True) -> schema.Schema:
+    """The status schema: the ``DESCRIBED`` members without constraints, plus the operator's."""
+    walk = schema.Walk(strict=False, descriptions=descriptions)
+    shape = model.describe_output()
+    properties = {
+        naming.field_name(member): walk.schema(
+            shape.members[member], shape.members[member].documentation
+        )
+        for member in DESCRIBED
+    }
+    properties.update(_operator_fields())
+    return {
+        "type": "object",
+        "description": "What SageMaker reports about the training job, and what the operator "
+        "makes of it.",
+        "properties": properties,
+    }
