@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 CONTROLPLANE := tests/controlplane/build.sh
 export SMOP_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: run test lint typecheck check venv controlplane bench clean
+.PHONY: run test lint typecheck check venv controlplane bench clean chart-crds
 
 run: venv controlplane
 	$(PY) -m sagemaker_operator.demo
@@ -36,6 +36,13 @@ $(VENV)/.installed: pyproject.toml
 
 controlplane:
 	bash $(CONTROLPLANE)
+
+# The chart renders the TrainingJob CRD from its own copy of crds/ (a chart cannot read files
+# outside its folder); this refreshes the copy. tests/helm fails while the two differ.
+CHART_CRDS := helm/sagemaker-operator/files/crds
+chart-crds:
+	rm -f $(CHART_CRDS)/*.yaml
+	cp crds/*.yaml $(CHART_CRDS)/
 
 bench: venv controlplane
 	$(PY) -m bench.scale

@@ -1,0 +1,453 @@
+"""The chart's rendering, value by value: ``helm template`` output parsed and asserted on.
+
+No API server is needed here; tests/helm/test_install.py proves the same manifests are
+accepted by a real one and that the RBAC they grant is enough and no more.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from sagemaker_operator.config import Settings
+from tests.helm.chart import (
+    CHART_CRDS_DIR,
+    HelmError,
+    Manifest,
+    find,
+    only,
+    render,
+)
+
+NAMESPACED = {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a", "team-b"]}
+
+
+def container(manifests: list[Manifest]) -> dict[str, Any]:
+    deployment = only(manifests, "Deployment")
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def env_of(manifests: list[Manifest]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container(manifests)["env"]}
+
+
+def settings_from_env() -> Settings:
+    """The operator's settings as the pod would read them (from the environment only)."""
+    no_arguments: dict[str, Any] = {}
+    return Settings(**no_arguments)
+
+
+def rules_of(role: Manifest) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples, ignoring how the rules happen to be grouped."""
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        if "resourceNames" not in rule
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+WATCHED = {
+    ("sagemaker-operator.io", "trainingjobs", "get"),
+    ("sagemaker-operator.io", "trainingjobs", "list"),
+    ("sagemaker-operator.io", "trainingjobs", "watch"),
+    ("sagemaker-operator.io", "trainingjobs", "patch"),
+    ("sagemaker-operator.io", "trainingjobs/status", "get"),
+    ("sagemaker-operator.io", "trainingjobs/status", "patch"),
+    ("", "events", "create"),
+    ("", "events", "patch"),
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
+}
+CLUSTER_READS = {
+    ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
+    ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
+    ("", "namespaces", "get"),
+    ("", "namespaces", "list"),
+    ("", "namespaces", "watch"),
+}
+
+
+# --- scopes ------------------------------------------------------------------------------
+
+
+def test_cluster_scope_grants_one_cluster_role_with_exactly_the_operators_needs() -> None:
+    manifests = render()
+    role = only(manifests, "ClusterRole")
+    assert rules_of(role) == WATCHED | CLUSTER_READS
+    binding = only(manifests, "ClusterRoleBinding")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {
+            "kind": "ServiceAccount",
+            "name": "smop-sagemaker-operator",
+            "namespace": "sagemaker-operator-system",
+        }
+    ]
+    # No per-namespace Role for TrainingJobs; only the tenancy ConfigMap Role.
+    assert [r["metadata"]["name"] for r in find(manifests, "Role")] == [
+        "smop-sagemaker-operator-tenancy"
+    ]
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == ""
+
+
+def test_namespaced_scope_grants_roles_per_namespace_and_cluster_reads_only() -> None:
+    manifests = render(NAMESPACED)
+    cluster_role = only(manifests, "ClusterRole")
+    assert rules_of(cluster_role) == CLUSTER_READS
+    roles = {
+        r["metadata"]["namespace"]: r for r in find(manifests, "Role", "smop-sagemaker-operator")
+    }
+    assert set(roles) == {"team-a", "team-b"}
+    for namespace, role in roles.items():
+        assert rules_of(role) == WATCHED
+        bindings = [b for b in manifests if b["metadata"].get("namespace") == namespace]
+        binding = only(bindings, "RoleBinding")
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": "smop-sagemaker-operator",
+        }
+        assert binding["subjects"][0]["namespace"] == "sagemaker-operator-system"
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == "team-a,team-b"
+
+
+@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster", "namespaced"])
+def test_no_scope_grants_secrets_pods_or_deletes(values: dict[str, Any]) -> None:
+    manifests = render(values)
+    for role in find(manifests, "Role") + find(manifests, "ClusterRole"):
+        for group, resource, verb in rules_of(role):
+            assert resource not in {"secrets", "pods", "*"}, role["metadata"]["name"]
+            assert verb not in {"delete", "deletecollection", "create", "update", "*"} or (
+                resource == "events" and verb == "create"
+            ), (role["metadata"]["name"], group, resource, verb)
+
+
+def test_tenancy_configmap_is_readable_only_in_the_operators_namespace() -> None:
+    manifests = render({"operator": {"tenancyConfigMap": "tenancy"}})
+    role = only(manifests, "Role", "smop-sagemaker-operator-tenancy")
+    assert role["metadata"]["namespace"] == "sagemaker-operator-system"
+    named = [rule for rule in role["rules"] if "resourceNames" in rule]
+    assert named == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["tenancy"],
+            "verbs": ["get"],
+        }
+    ]
+    assert rules_of(role) == {("", "configmaps", "list"), ("", "configmaps", "watch")}
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_TENANCY_CONFIGMAP"] == "tenancy"
+
+
+def test_namespaced_scope_without_namespaces_is_refused() -> None:
+    with pytest.raises(HelmError, match="needs watchNamespaces"):
+        render({"rbac": {"scope": "namespaced"}})
+
+
+def test_namespaced_scope_refuses_patterns() -> None:
+    with pytest.raises(HelmError, match="is a pattern"):
+        render({"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-*"]})
+
+
+def test_cluster_scope_may_narrow_the_watch_with_patterns() -> None:
+    manifests = render({"watchNamespaces": ["team-*", "ml"]})
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == "team-*,ml"
+    assert rules_of(only(manifests, "ClusterRole")) == WATCHED | CLUSTER_READS
+
+
+def test_rbac_create_false_renders_no_rbac() -> None:
+    manifests = render({"rbac": {"create": False}})
+    kinds = {m["kind"] for m in manifests}
+    assert kinds.isdisjoint({"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
+
+
+# --- replicas, peering, PDB --------------------------------------------------------------
+
+
+def test_defaults_are_one_replica_recreate_standalone_and_no_pdb() -> None:
+    manifests = render()
+    deployment = only(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_STANDALONE"] == "true"
+    assert "SAGEMAKER_OPERATOR_PEERING_NAME" not in env_of(manifests)
+    assert find(manifests, "PodDisruptionBudget") == []
+    assert find(manifests, "KopfPeering") == find(manifests, "ClusterKopfPeering") == []
+
+
+def test_second_replica_without_peering_is_refused_with_the_fix() -> None:
+    with pytest.raises(HelmError, match=r"replicaCount is 2 but peering.enabled is false"):
+        render({"replicaCount": 2})
+
+
+def test_peering_in_cluster_scope() -> None:
+    manifests = render({"replicaCount": 2, "peering": {"enabled": True}})
+    env = env_of(manifests)
+    assert env["SAGEMAKER_OPERATOR_STANDALONE"] == "false"
+    assert env["SAGEMAKER_OPERATOR_PEERING_NAME"] == "smop-sagemaker-operator"
+    peering = only(manifests, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert peering["metadata"]["name"] == "smop-sagemaker-operator"
+    assert ("kopf.dev", "clusterkopfpeerings", "patch") in rules_of(only(manifests, "ClusterRole"))
+    pdb = only(manifests, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"] == only(manifests, "Deployment")["spec"]["selector"]
+
+
+def test_peering_in_namespaced_scope_has_one_peering_per_watched_namespace() -> None:
+    manifests = render(NAMESPACED | {"peering": {"enabled": True, "name": "ha"}})
+    peerings = find(manifests, "KopfPeering")
+    assert {(p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings} == {
+        ("team-a", "ha"),
+        ("team-b", "ha"),
+    }
+    for role in find(manifests, "Role", "smop-sagemaker-operator"):
+        assert ("kopf.dev", "kopfpeerings", "patch") in rules_of(role)
+    assert find(manifests, "ClusterKopfPeering") == []
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_PEERING_NAME"] == "ha"
+
+
+def test_peering_in_cluster_scope_with_a_namespace_list_is_per_namespace() -> None:
+    """kopf peers cluster-wide only when it watches all namespaces, whatever the RBAC scope."""
+    manifests = render({"watchNamespaces": ["ml"], "peering": {"enabled": True}})
+    assert find(manifests, "ClusterKopfPeering") == []
+    (peering,) = find(manifests, "KopfPeering")
+    assert peering["metadata"]["namespace"] == "ml"
+    rules = rules_of(only(manifests, "ClusterRole"))
+    assert ("kopf.dev", "kopfpeerings", "patch") in rules
+    assert not any(resource == "clusterkopfpeerings" for _, resource, _ in rules)
+
+
+def test_peering_with_namespace_patterns_is_refused() -> None:
+    with pytest.raises(HelmError, match="peering needs exact namespace names"):
+        render({"watchNamespaces": ["team-*"], "peering": {"enabled": True}})
+
+
+def test_peering_crds_come_from_the_charts_crds_folder() -> None:
+    crds = {m["metadata"]["name"] for m in find(render(), "CustomResourceDefinition")}
+    assert {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"} <= crds
+
+
+# --- the pod -----------------------------------------------------------------------------
+
+
+def test_pod_and_container_security_context() -> None:
+    manifests = render()
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = container(manifests)["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["runAsNonRoot"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    # A read-only root still gets a writable /tmp.
+    assert {"name": "tmp", "mountPath": "/tmp"} in container(manifests)["volumeMounts"]
+
+
+def test_liveness_probe_and_ports_follow_the_operator_ports() -> None:
+    manifests = render({"operator": {"livenessPort": 8181, "metricsPort": 9191}})
+    main = container(manifests)
+    ports = {p["name"]: p["containerPort"] for p in main["ports"]}
+    assert ports == {"health": 8181, "metrics": 9191}
+    assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    env = env_of(manifests)
+    assert env["SAGEMAKER_OPERATOR_LIVENESS_PORT"] == "8181"
+    assert env["SAGEMAKER_OPERATOR_METRICS_PORT"] == "9191"
+    service = only(manifests, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_every_operator_setting_is_set_from_values_and_parses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    values = {
+        "watchNamespaces": ["a", "b"],
+        "peering": {"enabled": True},
+        "operator": {
+            "defaultRegion": "eu-west-1",
+            "sagemakerEndpointUrl": "http://emulator:8000",
+            "pollIntervalSeconds": 2.5,
+            "fullSweepIntervalSeconds": 120,
+            "clockSkewSeconds": 0,
+            "callsPerSecond": 7.5,
+            "callBurst": 3,
+            "threadPoolSize": 4,
+            "logLevel": "DEBUG",
+            "logFormat": "text",
+            "tenancyConfigMap": "tenancy",
+            "livenessPort": 8081,
+            "metricsPort": 9091,
+        },
+    }
+    env = env_of(render(values, namespace="ops"))
+    prefix = "SAGEMAKER_OPERATOR_"
+    # Every setting the operator has is driven by the chart (a new setting fails here).
+    assert {name for name in env if name.startswith(prefix)} == {
+        prefix + field.upper() for field in Settings.model_fields
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_from_env()
+    assert settings.operator_namespace == "ops"
+    assert settings.namespaces == ["a", "b"]
+    assert settings.standalone is False
+    assert settings.peering_name == "smop-sagemaker-operator"
+    assert settings.default_region == "eu-west-1"
+    assert settings.sagemaker_endpoint_url == "http://emulator:8000"
+    assert settings.poll_interval_seconds == 2.5
+    assert settings.full_sweep_interval_seconds == 120
+    assert settings.clock_skew_seconds == 0
+    assert settings.calls_per_second == 7.5
+    assert settings.call_burst == 3
+    assert settings.thread_pool_size == 4
+    assert settings.log_level == "DEBUG"
+    assert settings.log_format == "text"
+    assert settings.tenancy_configmap == "tenancy"
+    assert (settings.liveness_port, settings.metrics_port) == (8081, 9091)
+
+
+def test_defaults_parse_as_settings_and_leave_region_and_endpoint_to_aws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = env_of(render())
+    assert "SAGEMAKER_OPERATOR_DEFAULT_REGION" not in env
+    assert "SAGEMAKER_OPERATOR_SAGEMAKER_ENDPOINT_URL" not in env
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_from_env()
+    assert settings.operator_namespace == "sagemaker-operator-system"
+    assert settings.namespaces == []
+    assert settings.standalone is True
+    assert settings.log_format == "json"
+
+
+def test_extra_env_is_appended_after_the_settings() -> None:
+    extra = [
+        {"name": "AWS_STS_REGIONAL_ENDPOINTS", "value": "regional"},
+        {"name": "HTTPS_PROXY", "valueFrom": {"secretKeyRef": {"name": "proxy", "key": "url"}}},
+    ]
+    main = container(render({"extraEnv": extra, "extraEnvFrom": [{"configMapRef": {"name": "x"}}]}))
+    assert main["env"][-2:] == extra
+    assert main["envFrom"] == [{"configMapRef": {"name": "x"}}]
+
+
+def test_image_defaults_to_app_version_and_a_digest_wins() -> None:
+    assert container(render())["image"] == "sagemaker-operator:0.1.0"
+    assert container(render({"image": {"tag": "dev"}}))["image"] == "sagemaker-operator:dev"
+    digest = "sha256:" + "a" * 64
+    pinned = container(render({"image": {"repository": "r/op", "tag": "x", "digest": digest}}))
+    assert pinned["image"] == f"r/op@{digest}"
+    assert container(render({"image": {"pullPolicy": "Always"}}))["imagePullPolicy"] == "Always"
+
+
+def test_scheduling_values_reach_the_pod() -> None:
+    values: dict[str, Any] = {
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "ops", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["ops"]}]}
+                    ]
+                }
+            }
+        },
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}},
+        "priorityClassName": "system-cluster-critical",
+        "podAnnotations": {"a": "b"},
+    }
+    manifests = render(values)
+    pod = only(manifests, "Deployment")["spec"]["template"]
+    assert pod["spec"]["nodeSelector"] == values["nodeSelector"]
+    assert pod["spec"]["tolerations"] == values["tolerations"]
+    assert pod["spec"]["affinity"] == values["affinity"]
+    assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
+    assert pod["metadata"]["annotations"] == {"a": "b"}
+    assert container(manifests)["resources"] == values["resources"] | {
+        "limits": {"memory": "512Mi"}
+    }
+
+
+# --- service account, metrics ------------------------------------------------------------
+
+
+def test_irsa_annotation_lands_on_the_service_account() -> None:
+    arn = "arn:aws:iam::123456789012:role/sagemaker-operator"
+    manifests = render({"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": arn}}})
+    account = only(manifests, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": arn}
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+
+
+def test_existing_service_account_is_used_and_bound() -> None:
+    manifests = render({"serviceAccount": {"create": False, "name": "mine"}})
+    assert find(manifests, "ServiceAccount") == []
+    assert only(manifests, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "mine"
+    assert only(manifests, "ClusterRoleBinding")["subjects"][0]["name"] == "mine"
+    with pytest.raises(HelmError, match=r"serviceAccount.name is required"):
+        render({"serviceAccount": {"create": False}})
+
+
+def test_service_monitor_is_off_by_default_and_scrapes_the_metrics_service() -> None:
+    assert find(render(), "ServiceMonitor") == []
+    manifests = render({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"p": "x"}}}})
+    monitor = only(manifests, "ServiceMonitor")
+    service = only(manifests, "Service")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    assert monitor["metadata"]["labels"]["p"] == "x"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
+    assert service["spec"]["selector"].items() <= (
+        only(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_service_monitor_without_service_is_refused() -> None:
+    with pytest.raises(HelmError, match=r"needs metrics\.service\.enabled"):
+        render({"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}})
+
+
+# --- the TrainingJob CRD -----------------------------------------------------------------
+
+
+def _chart_crd_files() -> list[dict[str, Any]]:
+    return [yaml.safe_load(path.read_text()) for path in sorted(CHART_CRDS_DIR.glob("*.yaml"))]
+
+
+def test_trainingjob_crd_is_rendered_unchanged_but_for_keep_and_labels() -> None:
+    sources = _chart_crd_files()
+    assert sources, "helm/sagemaker-operator/files/crds/ is empty: run `make chart-crds`"
+    rendered = {m["metadata"]["name"]: m for m in find(render(), "CustomResourceDefinition")}
+    for source in sources:
+        crd = rendered[source["metadata"]["name"]]
+        annotations = crd["metadata"].pop("annotations")
+        assert annotations.pop("helm.sh/resource-policy") == "keep"
+        assert annotations == source["metadata"].pop("annotations", {})
+        assert crd["metadata"].pop("labels")["app.kubernetes.io/part-of"] == "sagemaker-operator"
+        assert crd == source
+
+
+def test_crd_keep_and_install_switches() -> None:
+    names = {s["metadata"]["name"] for s in _chart_crd_files()}
+    assert names
+    loose = find(render({"crds": {"keep": False}}), "CustomResourceDefinition")
+    for crd in loose:
+        if crd["metadata"]["name"] in names:
+            assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
+    skipped = find(render({"crds": {"install": False}}), "CustomResourceDefinition")
+    assert names.isdisjoint(crd["metadata"]["name"] for crd in skipped)
