@@ -11,7 +11,7 @@ export SMOP_CACHE_DIR ?= $(CURDIR)/.cache
 .PHONY: run test lint typecheck check venv controlplane bench clean chart-crds
 
 run: venv controlplane
-	$(PY) -m sagemaker_operator.demo
+	$(PY) -m sagemaker_operator.devstack.demo
 
 test: venv controlplane lint typecheck
 	$(PY) -m pytest
