@@ -44,7 +44,11 @@ def test_a_job_runs_to_completed_with_one_create(
     assert condition(done, "Synced")["status"] == "True"
     assert status["observedGeneration"] == done["metadata"]["generation"]
     assert status["logsUrl"].startswith("https://us-east-1.console.aws.amazon.com/cloudwatch/")
-    assert names.FINALIZER in done["metadata"]["finalizers"]
+    assert done["metadata"]["finalizers"] == [names.FINALIZER]
+    # kopf's bookkeeping lives under our prefix, never kopf's default one.
+    annotations = done["metadata"].get("annotations", {})
+    assert any(key.startswith(f"{names.GROUP}/") for key in annotations)
+    assert not [key for key in annotations if "kopf" in key]
     assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
 
     client = client_for(sagemaker_emulator.url)
@@ -378,3 +382,30 @@ def test_metrics_and_liveness_are_served(
     assert f"sagemaker_operator_sagemaker_calls_total{{{calls}}} 1.0" in text
     assert "sagemaker_operator_status_lag_seconds_count" in text
     assert "sagemaker_operator_poller_pages_total" in text
+
+
+def test_tenancy_configmap_limits_s3_prefixes(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    allowance = "s3Prefixes: [s3://team-bucket/]"
+    control_plane.kubectl(
+        "create",
+        "configmap",
+        "sagemaker-operator-tenancy",
+        "-n",
+        namespace,
+        f"--from-literal={namespace}={allowance}",
+    )
+    start_operator(namespace)  # its operator namespace is the test's namespace
+    apply(control_plane, namespace, manifest("outside"))
+    refused = wait_phase(control_plane, namespace, "outside", "Failed")
+    succeeded = condition(refused, "Succeeded")
+    assert succeeded["reason"] == "S3PrefixNotAllowed"
+    assert "s3://bucket/output/" in succeeded["message"]
+    inside = manifest("inside", outputDataConfig={"s3OutputPath": "s3://team-bucket/out/"})
+    apply(control_plane, namespace, inside)
+    wait_phase(control_plane, namespace, "inside", "Completed")
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
