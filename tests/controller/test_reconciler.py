@@ -48,7 +48,7 @@ def test_a_job_runs_to_completed_with_one_create(
     # kopf's bookkeeping lives under our prefix, never kopf's default one.
     annotations = done["metadata"].get("annotations", {})
     assert any(key.startswith(f"{names.GROUP}/") for key in annotations)
-    assert not [key for key in annotations if "kopf" in key]
+    assert not [key for key in annotations if key.startswith("kopf.zalando.org/")]
     assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
 
     client = client_for(sagemaker_emulator.url)
