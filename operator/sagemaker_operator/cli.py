@@ -29,6 +29,15 @@ def main() -> None:
 )
 @click.option("--peering-name", help="kopf peering object name for an active/standby pair.")
 @click.option(
+    "--peering-priority", type=int, help="This replica's peering priority (default: random)."
+)
+@click.option(
+    "--peering-lifetime",
+    "peering_lifetime_seconds",
+    type=int,
+    help="Seconds a peer's lease lasts (failover time).",
+)
+@click.option(
     "--poll-interval",
     "poll_interval_seconds",
     type=float,

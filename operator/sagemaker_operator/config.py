@@ -30,6 +30,16 @@ class Settings(BaseSettings):
     peering_name: str | None = Field(
         None, description="kopf peering name for an active/standby pair; implies not standalone."
     )
+    peering_priority: int | None = Field(
+        None,
+        description="kopf peering priority of this replica; the highest live peer is active. "
+        "Default: a random one per process, because kopf pauses every peer on a tie.",
+    )
+    peering_lifetime_seconds: int = Field(
+        60,
+        ge=5,
+        description="Lease of each peer: a standby takes over this long after the active dies.",
+    )
     poll_interval_seconds: float = Field(
         10.0, gt=0, description="How often each region's poller lists recently modified jobs."
     )

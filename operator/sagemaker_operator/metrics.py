@@ -25,7 +25,8 @@ RETRIES = Counter(
 )
 RECONCILE_ERRORS = Counter(
     "sagemaker_operator_reconcile_errors_total",
-    "Reconciliation steps that ended in an error, by step and kind (transient, permanent).",
+    "Reconciliation errors by step (create, update, delete, poll) and kind (transient,"
+    " retried; permanent, refused by SageMaker and reported in the status).",
     ["step", "kind"],
 )
 JOBS = Gauge(

@@ -193,6 +193,9 @@ def test_peering_in_cluster_scope() -> None:
     env = env_of(manifests)
     assert env["SAGEMAKER_OPERATOR_STANDALONE"] == "false"
     assert env["SAGEMAKER_OPERATOR_PEERING_NAME"] == "smop-sagemaker-operator"
+    assert env["SAGEMAKER_OPERATOR_PEERING_LIFETIME_SECONDS"] == "60"
+    # One priority for every replica would make kopf pause them all: each pod draws its own.
+    assert "SAGEMAKER_OPERATOR_PEERING_PRIORITY" not in env
     peering = only(manifests, "ClusterKopfPeering")
     assert peering["apiVersion"] == "kopf.dev/v1"
     assert peering["metadata"]["name"] == "smop-sagemaker-operator"
@@ -213,6 +216,13 @@ def test_peering_in_namespaced_scope_has_one_peering_per_watched_namespace() -> 
         assert ("kopf.dev", "kopfpeerings", "patch") in rules_of(role)
     assert find(manifests, "ClusterKopfPeering") == []
     assert env_of(manifests)["SAGEMAKER_OPERATOR_PEERING_NAME"] == "ha"
+
+
+def test_peering_lifetime_is_a_value_and_a_short_one_is_refused() -> None:
+    manifests = render({"peering": {"enabled": True, "lifetimeSeconds": 15}})
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_PEERING_LIFETIME_SECONDS"] == "15"
+    with pytest.raises(HelmError, match="lifetimeSeconds"):
+        render({"peering": {"enabled": True, "lifetimeSeconds": 1}})
 
 
 def test_peering_in_cluster_scope_with_a_namespace_list_is_per_namespace() -> None:
@@ -273,7 +283,7 @@ def test_every_operator_setting_is_set_from_values_and_parses(
 ) -> None:
     values = {
         "watchNamespaces": ["a", "b"],
-        "peering": {"enabled": True},
+        "peering": {"enabled": True, "lifetimeSeconds": 20},
         "operator": {
             "defaultRegion": "eu-west-1",
             "sagemakerEndpointUrl": "http://emulator:8000",
@@ -292,9 +302,11 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     }
     env = env_of(render(values, namespace="ops"))
     prefix = "SAGEMAKER_OPERATOR_"
-    # Every setting the operator has is driven by the chart (a new setting fails here).
+    # Every setting the operator has is driven by the chart (a new setting fails here), but
+    # the peering priority, which must differ per pod and so is drawn by each pod itself.
+    per_pod = {"peering_priority"}
     assert {name for name in env if name.startswith(prefix)} == {
-        prefix + field.upper() for field in Settings.model_fields
+        prefix + field.upper() for field in Settings.model_fields if field not in per_pod
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -303,6 +315,8 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     assert settings.namespaces == ["a", "b"]
     assert settings.standalone is False
     assert settings.peering_name == "smop-sagemaker-operator"
+    assert settings.peering_lifetime_seconds == 20
+    assert settings.peering_priority is None
     assert settings.default_region == "eu-west-1"
     assert settings.sagemaker_endpoint_url == "http://emulator:8000"
     assert settings.poll_interval_seconds == 2.5

@@ -1,7 +1,8 @@
 """pytest fixtures that run the operator as a real process against the test bed.
 
 ``start_operator(namespace, **settings)`` launches ``sagemaker-operator run`` watching only that
-namespace (so tests never share an operator), pointed at the session's control plane and the
+namespace (so tests never share an operator; ``clusterwide=True`` watches all, for the
+chart's cluster scope), pointed at the session's control plane and the
 emulator, and waits for its liveness endpoint. The handle can restart or kill it, and a
 failing test gets the operator's log in its report.
 """
@@ -36,6 +37,7 @@ class OperatorProcess:
     env: dict[str, str]
     liveness_port: int = 0
     metrics_port: int = 0
+    clusterwide: bool = False  # no --namespace: watch every namespace
     popen: subprocess.Popen[bytes] | None = None
     _log_files: list[Any] = field(default_factory=list)
 
@@ -55,7 +57,7 @@ class OperatorProcess:
                 "sagemaker_operator.cli",
                 "run",
                 f"--kubeconfig={self.kubeconfig}",
-                f"--namespace={self.namespace}",
+                *([] if self.clusterwide else [f"--namespace={self.namespace}"]),
             ],
             env=env,
             stdout=log,
@@ -124,7 +126,11 @@ def start_operator(
     request.node.stash[_OPERATORS_KEY] = started
 
     def start(
-        namespace: str, *, kubeconfig: Path | None = None, **settings: Any
+        namespace: str,
+        *,
+        kubeconfig: Path | None = None,
+        clusterwide: bool = False,
+        **settings: Any,
     ) -> OperatorProcess:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | {
             "AWS_ACCESS_KEY_ID": "emulator",
@@ -144,6 +150,7 @@ def start_operator(
             kubeconfig=kubeconfig or control_plane.kubeconfig,
             log_path=tmp_path / f"operator-{len(started)}.log",
             env=env,
+            clusterwide=clusterwide,
         )
         started.append(process)
         return process.start()

@@ -69,6 +69,8 @@ class RegionPoller:
                 if not isinstance(error, errors.SageMakerError):
                     logger.exception("poller %s: unexpected error", self.region)
                 self.failures += 1
+                kind = "transient" if isinstance(error, errors.TransientError) else "permanent"
+                metrics.RECONCILE_ERRORS.labels("poll", kind).inc()
                 delay = min(MAX_BACKOFF, self._interval * 2**self.failures)
                 delay *= random.uniform(0.5, 1.0)  # jitter: pollers of many operators desync
                 logger.warning("poller %s: %s; next try in %.0fs", self.region, error, delay)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemaker_operator import names
+from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import conditions, jobnames, owned, statuses, tenancy
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.controller.transitions import Event
@@ -96,6 +96,7 @@ async def create(runtime: Runtime, resource: Resource) -> Outcome:
         except errors.NameInUseError:
             existing = await client.describe(job_name)  # a racing creator: whose is it?
         except errors.PermanentError as error:
+            metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
             return _refuse(resource, error.code, error.message, job_name, region)
         else:
             return Outcome(
@@ -195,6 +196,7 @@ async def update(runtime: Runtime, resource: Resource, old_spec: Mapping[str, An
     try:
         await runtime.clients[region].update(request)
     except errors.PermanentError as error:
+        metrics.RECONCILE_ERRORS.labels("update", "permanent").inc()
         return Outcome(
             statuses.unsynced(
                 resource.status,
@@ -255,6 +257,7 @@ async def delete(runtime: Runtime, resource: Resource) -> Deletion:
             return Deletion(True, Outcome({}))
         if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
             return Deletion(True, Outcome({}))
+        metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
         return Deletion(
             False,
             Outcome(

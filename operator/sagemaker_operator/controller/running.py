@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 
 import kopf
 
@@ -13,8 +14,20 @@ from sagemaker_operator.config import Settings
 from sagemaker_operator.controller.kube import Kube, load_api_client
 from sagemaker_operator.controller.runtime import Runtime
 
+logger = logging.getLogger(__name__)
+MAX_PRIORITY = 2**31 - 1
 
-def kopf_settings(operator: Settings) -> kopf.OperatorSettings:
+
+def peering_priority(operator: Settings) -> int:
+    """The configured priority, else a random one: two replicas of one Deployment share
+    every setting, and kopf pauses *all* peers that tie, so each process draws its own.
+    (A collision is a 1 in 2**31 chance; kopf then pauses both and logs it.)"""
+    if operator.peering_priority is not None:
+        return operator.peering_priority
+    return random.SystemRandom().randint(1, MAX_PRIORITY)
+
+
+def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSettings:
     """kopf's own bookkeeping under our prefix, never kopf's defaults (design: public names)."""
     settings = kopf.OperatorSettings()
     settings.persistence.finalizer = names.FINALIZER
@@ -23,6 +36,8 @@ def kopf_settings(operator: Settings) -> kopf.OperatorSettings:
         prefix=names.GROUP, key="last-handled-configuration"
     )
     settings.peering.name = operator.peering_name or "sagemaker-operator"
+    settings.peering.priority = priority
+    settings.peering.lifetime = operator.peering_lifetime_seconds
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -47,12 +62,17 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
     from sagemaker_operator.controller import handlers  # noqa: F401
 
     runtime = Runtime.create(settings, Kube(load_api_client(kubeconfig)))
+    standalone = settings.standalone and not settings.peering_name
+    priority = 0 if standalone else peering_priority(settings)
+    if not standalone:
+        logger.info("Peering as %r with priority %d.", settings.peering_name, priority)
     asyncio.run(
         kopf.operator(
-            settings=kopf_settings(settings),
+            settings=kopf_settings(settings, priority=priority),
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,
-            standalone=settings.standalone and not settings.peering_name,
+            standalone=standalone,
+            priority=priority,
             peering_name=settings.peering_name,
             liveness_endpoint=(
                 f"http://0.0.0.0:{settings.liveness_port}/healthz"
