@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import observer, owned, reconcile
+from sagemaker_operator.controller import observer, owned, reconcile, statuses
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.sagemaker import errors
 
@@ -60,8 +60,6 @@ def _retry_later(
     status: Mapping[str, Any],
 ) -> kopf.TemporaryError:
     """Synced=False while a transient fault lasts; exponential backoff with full jitter."""
-    from sagemaker_operator.controller import statuses
-
     reason = "Throttled" if isinstance(error, errors.ThrottlingError) else "SageMakerUnavailable"
     for key, value in statuses.unsynced(
         status, reason=reason, message=str(error), generation=body.metadata.get("generation")
@@ -180,9 +178,7 @@ async def _supervise(runtime: Runtime, index: kopf.Index[Any, Any]) -> None:
 async def _track(
     runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
 ) -> None:
-    from sagemaker_operator.controller import statuses
-
-    outcome = await reconcile.track(runtime, job, description)
+    outcome = reconcile.track(job, description)
     patch = statuses.changed_members(job.status, outcome.status)
     if not patch:
         return

@@ -14,7 +14,7 @@ from typing import Any
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import conditions, jobnames, owned, statuses, tenancy
 from sagemaker_operator.controller.runtime import Runtime
-from sagemaker_operator.controller.transitions import Event
+from sagemaker_operator.controller.transitions import Event, events_between
 from sagemaker_operator.resource import request as requests
 from sagemaker_operator.sagemaker import errors
 
@@ -279,9 +279,7 @@ async def delete(runtime: Runtime, resource: Resource) -> Deletion:
     )
 
 
-async def track(
-    runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
-) -> Outcome:
+def track(job: owned.OwnedJob, description: Mapping[str, Any] | None) -> Outcome:
     """The poller's verdict for one described job: the new status and its events."""
     if description is None:
         message = f"SageMaker no longer knows training job {job.job_name} in {job.region}."
@@ -298,6 +296,4 @@ async def track(
         generation=job.generation,
         stop_requested=job.status.get("phase") == "Stopping",
     )
-    from sagemaker_operator.controller.transitions import events_between
-
     return Outcome(new, events_between(job.status, new))
