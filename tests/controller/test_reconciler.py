@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sagemaker_operator import names
@@ -408,4 +409,38 @@ def test_tenancy_configmap_limits_s3_prefixes(
     inside = manifest("inside", outputDataConfig={"s3OutputPath": "s3://team-bucket/out/"})
     apply(control_plane, namespace, inside)
     wait_phase(control_plane, namespace, "inside", "Completed")
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
+
+
+def test_two_resources_racing_for_one_name_make_one_job(
+    control_plane: ControlPlane,
+    namespace: str,
+    start_operator: StartOperator,
+    sagemaker_emulator: testing.Running,
+) -> None:
+    # Latency widens the window between each resource's look-up and its create, so both
+    # usually look up before either creates and the loser meets ResourceInUse on create;
+    # either way exactly one job may exist, and the other resource must be a NameConflict.
+    sagemaker_emulator.admin.set_faults(latencyMs=300)
+    start_operator(namespace)
+    apply(
+        control_plane,
+        namespace,
+        manifest("first", trainingJobName="shared-job"),
+        manifest("second", trainingJobName="shared-job"),
+    )
+
+    def settled(name: str) -> dict[str, Any] | None:
+        resource = get(control_plane, namespace, name)
+        done = resource.get("status", {}).get("phase") in ("Completed", "Failed")
+        return resource if done else None
+
+    finished = [
+        eventually(functools.partial(settled, name), timeout=60) for name in ("first", "second")
+    ]
+    outcomes = sorted(
+        (resource["status"]["phase"], condition(resource, "Succeeded")["reason"])
+        for resource in finished
+    )
+    assert outcomes == [("Completed", "Completed"), ("Failed", "NameConflict")]
     assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
