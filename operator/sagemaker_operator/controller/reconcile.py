@@ -86,13 +86,15 @@ async def create(runtime: Runtime, resource: Resource) -> Outcome:
         existing = None
     if existing is None:
         try:
-            arn = (
-                await client.create(
-                    requests.create_request(
-                        resource.spec, job_name=job_name, tags=resource.provenance()
-                    )
-                )
-            )["TrainingJobArn"]
+            request = requests.create_request(
+                resource.spec, job_name=job_name, tags=resource.provenance()
+            )
+        except requests.MappingError as error:
+            # The schema should have refused this spec; retrying cannot make it fit the model.
+            metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
+            return _refuse(resource, "InvalidSpec", str(error), job_name, region)
+        try:
+            arn = (await client.create(request))["TrainingJobArn"]
         except errors.NameInUseError:
             existing = await client.describe(job_name)  # a racing creator: whose is it?
         except errors.PermanentError as error:
