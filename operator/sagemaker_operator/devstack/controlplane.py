@@ -161,21 +161,21 @@ class ControlPlane:
         )
         self.server = f"https://127.0.0.1:{api_port}"
         self._apiserver_command = [
-                f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={api_port}",
-                f"--cert-dir={self.workdir / 'certs'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={sa_pub}",
-                f"--service-account-signing-key-file={sa_key}",
-                f"--token-auth-file={self.workdir / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
-                # The default reconciler refuses a loopback advertise address; no Service needs it.
-                "--endpoint-reconciler-type=none",
-                # Nothing runs pods here; these plugins only wait for objects that never come.
-                "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--cert-dir={self.workdir / 'certs'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={sa_pub}",
+            f"--service-account-signing-key-file={sa_key}",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            # The default reconciler refuses a loopback advertise address; no Service needs it.
+            "--endpoint-reconciler-type=none",
+            # Nothing runs pods here; these plugins only wait for objects that never come.
+            "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
             *self.apiserver_args,
         ]
         self._spawn("kube-apiserver", self._apiserver_command)
