@@ -39,7 +39,7 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("SageMaker calls per job (whole run)", ("calls_per_job",)),
     ("time to all created (s)", ("jobs", "time_to_all_created")),
     ("creation throughput (jobs/s)", ("jobs", "creation_per_second")),
-    ("create latency p50 / p99 (s)", ("jobs", "create_latency")),
+    ("create latency p50, p99 (s)", ("jobs", "create_latency")),
     ("status lag p50 (s)", ("jobs", "status_lag", "p50")),
     ("status lag p99 (s)", ("jobs", "status_lag", "p99")),
     ("status lag max (s)", ("jobs", "status_lag", "max")),
@@ -51,7 +51,7 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("restart: seconds to caught up", ("restart", "caught_up_seconds")),
     ("restart: Describes until caught up", ("restart", "calls_until_caught_up")),
     ("restart: SageMaker calls in first 60 s", ("restart", "calls_first_window", "total")),
-    ("lost / duplicated / orphan jobs", ("jobs",)),
+    ("lost, duplicated, orphan jobs", ("jobs",)),
 ]
 
 
@@ -60,9 +60,9 @@ def _cell(result: dict[str, Any] | None, path: tuple[str, ...]) -> str:
     if result is None or value is None:
         return "-"
     if path == ("jobs",):
-        return f"{value['lost']} / {value['duplicated']} / {value['orphans']}"
+        return f"{value['lost']}, {value['duplicated']}, {value['orphans']}"
     if path[-1] == "create_latency":
-        return f"{value.get('p50', '-')} / {value.get('p99', '-')}"
+        return f"{value.get('p50', '-')}, {value.get('p99', '-')}"
     if path[-1] == "calls_until_caught_up":
         return str(value["by_operation"].get("DescribeTrainingJob", 0))
     return str(value)
@@ -105,8 +105,9 @@ def plot(results: dict[tuple[int, str], dict[str, Any]]) -> None:
         xlabel="TrainingJobs (N)",
         ylabel="SageMaker calls per minute",
         title="Steady state: every job training",
-        yscale="symlog",
+        yscale="log",
     )
+    calls.set_ylim(bottom=1)
     lag.set(
         xlabel="TrainingJobs (N)",
         ylabel="seconds",
@@ -120,9 +121,32 @@ def plot(results: dict[tuple[int, str], dict[str, Any]]) -> None:
     fig.savefig(PLOT, dpi=110)
 
 
+def faults() -> str:
+    """One line per fault run: what was injected, and whether every job survived."""
+    lines = []
+    for path in sorted(RESULTS.glob("faults-*.json")):
+        r = json.loads(path.read_text())
+        jobs, calls = r["jobs"], r["calls_total"]
+        lines.append(
+            f"- N = {r['n']} ({r['design']}): {jobs['jobs_in_sagemaker']} jobs for "
+            f"{jobs['resources']} resources; lost {jobs['lost']}, duplicated "
+            f"{jobs['duplicated']}, orphans {jobs['orphans']}, deleted but not stopped "
+            f"{jobs['deleted_not_stopped']}; SageMaker answered {calls['by_outcome']}; "
+            f"API-server restart: first status written {r.get('apiserver_recovery_seconds')} s "
+            f"after the restart began, all created at {jobs['time_to_all_created']} s; "
+            f"status lag p50 {jobs['status_lag'].get('p50')} s, p99 "
+            f"{jobs['status_lag'].get('p99')} s, max {jobs['status_lag'].get('max')} s; "
+            f"transitions never shown {jobs['transitions_never_shown']}; restart resumed with "
+            f"{r['restart']['calls_until_caught_up']['by_operation']}."
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     results = load()
     print(table(results))
+    print()
+    print(faults())
     plot(results)
     print(f"\nwrote {PLOT}")
 

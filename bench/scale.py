@@ -315,7 +315,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             def training() -> bool:
                 latest, alive = watch.latest(), watch.alive()
                 return all(
-                    s.secondary in ("Training", *TERMINAL)
+                    s.secondary in ("Training", "Uploading", *TERMINAL)
                     for name, s in latest.items()
                     if name in alive
                 )
