@@ -82,8 +82,14 @@ class StatusWatch:
                     names.GROUP, names.VERSION, self.namespace, names.PLURAL
                 )
                 now = time.time()
+                present = {obj["metadata"]["name"] for obj in listed["items"]}
                 for obj in listed["items"]:
                     self._record("LISTED", obj, now)
+                with self._lock:
+                    # Deleted while no watch ran (a relist after a timeout or a restart): no
+                    # DELETED event will ever come for these.
+                    for name in set(self.seen) - present - set(self.gone):
+                        self.gone[name] = now
                 version = listed["metadata"]["resourceVersion"]
                 stream = k8s_watch.Watch().stream(
                     objects.list_namespaced_custom_object,
