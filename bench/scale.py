@@ -413,6 +413,9 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             result["kube_requests"] = {
                 "total_by_verb": dict(stack.audit_counts(plane.workdir / "audit.log")),
             }
+            result["kube_requests"]["by_code"] = dict(
+                stack.audit_counts(plane.workdir / "audit.log", by_code=True)
+            )
             result["kube_requests"]["total"] = sum(
                 result["kube_requests"]["total_by_verb"].values()
             )

@@ -70,8 +70,11 @@ def operator_kubeconfig(plane: ControlPlane, path: Path) -> Path:
     return plane.service_account_kubeconfig("sagemaker-operator-system", "bench-operator", path)
 
 
-def audit_counts(path: Path, since: float = 0.0, until: float = float("inf")) -> Counter[str]:
-    """Completed requests of the operator's user by verb, between two wall-clock times."""
+def audit_counts(
+    path: Path, since: float = 0.0, until: float = float("inf"), *, by_code: bool = False
+) -> Counter[str]:
+    """Completed requests of the operator's user by verb (or by HTTP status code), between
+    two wall-clock times."""
     counts: Counter[str] = Counter()
     if not path.exists():
         return counts
@@ -85,6 +88,9 @@ def audit_counts(path: Path, since: float = 0.0, until: float = float("inf")) ->
                 continue
             stamp = _parse_stamp(entry.get("requestReceivedTimestamp", ""))
             if since <= stamp < until:
+                if by_code:
+                    counts[str(entry.get("responseStatus", {}).get("code", "?"))] += 1
+                    continue
                 resource = entry.get("objectRef", {}).get("resource", "?")
                 sub = entry.get("objectRef", {}).get("subresource")
                 counts[f"{entry.get('verb')} {resource}{'/' + sub if sub else ''}"] += 1
