@@ -120,8 +120,10 @@ class RegionPoller:
                 changed.append((job, mark))
 
         gone = [job for name, job in running.items() if full and name not in seen]
-        await self._describe_all(changed, gone)
+        failed = await self._describe_all(changed, gone)
         self._covered.update(job.job_name for job in uncovered)
+        # A job whose Describe failed stays uncovered: the next window reaches back to it.
+        self._covered.difference_update(failed)
         self._last_cycle_start = cycle_start
         if full:
             self._last_full_sweep = time.monotonic()
@@ -146,8 +148,16 @@ class RegionPoller:
 
     async def _describe_all(
         self, changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]], gone: list[owned.OwnedJob]
-    ) -> None:
+    ) -> set[str]:
+        """Describe and apply each job; return the jobs whose Describe failed transiently.
+
+        One throttled or failed Describe must not cost the whole cycle: before, a single 5xx
+        among a hundred Describes failed the cycle and doubled the region's backoff, so at
+        5 % errors the pollers fell minutes behind. Only when every Describe fails (SageMaker
+        is down or throttling everything) does the cycle fail and back off.
+        """
         gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+        failed: dict[str, errors.TransientError] = {}
 
         async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:
             async with gate:
@@ -157,6 +167,9 @@ class RegionPoller:
                     )
                 except errors.JobNotFoundError:
                     description = None
+                except errors.TransientError as error:
+                    failed[job.job_name] = error
+                    return
                 await self._apply(job, description)
                 if mark is not None:
                     self._described[job.job_name] = mark
@@ -165,6 +178,16 @@ class RegionPoller:
             *(describe(job, mark) for job, mark in changed),
             *(describe(job, None) for job in gone),
         )
+        if failed and len(failed) == len(changed) + len(gone):
+            raise next(iter(failed.values()))
+        if failed:
+            logger.warning(
+                "poller %s: %d of %d describes failed; retried next cycle",
+                self.region,
+                len(failed),
+                len(changed) + len(gone),
+            )
+        return set(failed)
 
     def _forget_all_but(self, running: Mapping[str, owned.OwnedJob]) -> None:
         self._covered.intersection_update(running)

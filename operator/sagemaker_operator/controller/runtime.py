@@ -27,6 +27,7 @@ class Runtime:
     pollers: dict[str, observer.RegionPoller] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _tenancy_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings, kube: Kube) -> Runtime:
@@ -42,7 +43,16 @@ class Runtime:
         return cls(settings=settings, clients=clients, kube=kube, default_region=region)
 
     async def allowance(self, namespace: str) -> tenancy.Allowance:
-        """The namespace's allowance, cached briefly: one create costs no extra API reads."""
+        """The namespace's allowance, cached briefly: one create costs no extra API reads.
+
+        One read per namespace at a time: a burst of creates (a thousand resources applied
+        at once) waits for the first read instead of each missing the cache and reading too.
+        """
+        lock = self._tenancy_locks.setdefault(namespace, asyncio.Lock())
+        async with lock:
+            return await self._read_allowance(namespace)
+
+    async def _read_allowance(self, namespace: str) -> tenancy.Allowance:
         cached = self._tenancy_cache.get(namespace)
         if cached and time.monotonic() - cached[0] < TENANCY_CACHE_SECONDS:
             allowance: tenancy.Allowance = cached[1]

@@ -106,9 +106,11 @@ class ControlPlane:
     workdir: Path
     with_controller_manager: bool = True
     startup_timeout: float = 90.0
+    apiserver_args: Sequence[str] = ()  # extra kube-apiserver flags, e.g. an audit log
     server: str = ""
     admin_token: str = ""
     _processes: list[_Process] = field(default_factory=list)
+    _apiserver_command: list[str] = field(default_factory=list)
 
     @property
     def bin_dir(self) -> Path:
@@ -158,26 +160,25 @@ class ControlPlane:
             ],
         )
         self.server = f"https://127.0.0.1:{api_port}"
-        self._spawn(
-            "kube-apiserver",
-            [
-                f"--etcd-servers={etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={api_port}",
-                f"--cert-dir={self.workdir / 'certs'}",
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--service-account-issuer=https://kubernetes.default.svc",
-                f"--service-account-key-file={sa_pub}",
-                f"--service-account-signing-key-file={sa_key}",
-                f"--token-auth-file={self.workdir / 'tokens.csv'}",
-                "--authorization-mode=RBAC",
-                # The default reconciler refuses a loopback advertise address; no Service needs it.
-                "--endpoint-reconciler-type=none",
-                # Nothing runs pods here; these plugins only wait for objects that never come.
-                "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
-            ],
-        )
+        self._apiserver_command = [
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--cert-dir={self.workdir / 'certs'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            f"--service-account-key-file={sa_pub}",
+            f"--service-account-signing-key-file={sa_key}",
+            f"--token-auth-file={self.workdir / 'tokens.csv'}",
+            "--authorization-mode=RBAC",
+            # The default reconciler refuses a loopback advertise address; no Service needs it.
+            "--endpoint-reconciler-type=none",
+            # Nothing runs pods here; these plugins only wait for objects that never come.
+            "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            *self.apiserver_args,
+        ]
+        self._spawn("kube-apiserver", self._apiserver_command)
         self._wait_ready()
         write_kubeconfig(
             self.kubeconfig,
@@ -212,6 +213,25 @@ class ControlPlane:
                 process.popen.wait()
             process.log_file.close()
         self._processes.clear()
+
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stop kube-apiserver and start it again on the same port, over the same etcd data.
+
+        Clients see their watches end and their requests refused while it is down: the
+        fault a control-plane upgrade or a crashed API server causes in a cluster.
+        """
+        (process,) = [p for p in self._processes if p.name == "kube-apiserver"]
+        process.popen.terminate()
+        try:
+            process.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.popen.kill()
+            process.popen.wait()
+        process.log_file.close()
+        self._processes.remove(process)
+        time.sleep(down_seconds)  # an outage of a chosen length, not waiting on anything
+        self._spawn("kube-apiserver", self._apiserver_command, append_log=True)
+        self._wait_ready()
 
     def logs(self, lines: int = 40) -> str:
         """The last lines of every server's log, for a failing test's report."""
@@ -253,9 +273,9 @@ class ControlPlane:
             namespace=namespace,
         )
 
-    def _spawn(self, name: str, args: Sequence[str]) -> None:
+    def _spawn(self, name: str, args: Sequence[str], *, append_log: bool = False) -> None:
         log_path = self.workdir / f"{name}.log"
-        log_file = log_path.open("wb")
+        log_file = log_path.open("ab" if append_log else "wb")
         popen = subprocess.Popen(
             [str(self.bin_dir / name), *args],
             stdout=log_file,

@@ -1,0 +1,496 @@
+"""Scale and fault benchmark: N TrainingJobs through the operator and through the baseline.
+
+For each N and each design (``ours``: the operator as shipped; ``baseline``: the same
+operator observing with a Describe per resource every 30 s, :mod:`bench.baseline_operator`)
+one run starts a fresh control plane (etcd + kube-apiserver with an audit log of the
+operator's user), the emulator and the operator, each its own process, and then:
+
+1. creates N TrainingJobs from 8 threads of the Python client (the apply is not measured);
+2. waits until every job exists in SageMaker and shows ``Training``;
+3. deletes a share of them while they train (Stop, wait for Stopped, release);
+4. measures a steady window: every remaining job training, nothing changing;
+5. kills the operator (SIGKILL) and starts it again: time and SageMaker calls to resume;
+6. waits for every remaining job to finish (``Uploading`` -> ``Completed``);
+7. checks from the emulator's journal that every resource has exactly one job (its uid
+   tag), and no job lacks a resource.
+
+Status lag is measured against SageMaker's own timeline (each job's transition times, from
+the emulator's journal) and the arrival times of the bench's Kubernetes watch. Results go
+to ``bench/results/<label>.json``; :mod:`bench.report` turns them into docs/performance.md's
+table and plot.
+
+``python -m bench.scale --n 1000 --n 5000 [--design ours --design baseline] [--faults]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import statistics
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from bench import stack
+from bench.watch import StatusWatch
+from sagemaker_operator import names
+from sagemaker_operator.emulator import lifecycle, store
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NAMESPACE = "bench"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-training"
+DURATION_TAG = "emulator.sagemaker-operator.io/duration-seconds"
+MODULES = {"ours": "sagemaker_operator.cli", "baseline": "bench.baseline_operator"}
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    n: int
+    design: str
+    workdir: Path
+    time_scale: float = 0.1  # Starting 6 s, Downloading 3 s, Uploading 1.5 s, Stopping 2 s
+    train_seconds: float = 0.0  # wall-clock Training phase; 0: from N
+    delete_share: float = 0.1
+    steady_seconds: float = 90.0
+    restart_window: float = 60.0
+    faults: bool = False
+    calls_per_second: float = 200.0
+    call_burst: int = 200
+
+    @property
+    def label(self) -> str:
+        return f"{'faults-' if self.faults else ''}{self.n}-{self.design}"
+
+    @property
+    def training(self) -> float:
+        # Long enough that creation, deletion, the steady window and the restart all happen
+        # while every job trains; creation is assumed no slower than 15 resources/s.
+        return self.train_seconds or 120.0 + self.steady_seconds + 2 * self.restart_window + (
+            self.n / 15.0
+        )
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def manifest(index: int, cfg: RunConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"name": f"job-{index:05d}"},
+        "spec": {
+            "algorithmSpecification": {
+                "trainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest",
+                "trainingInputMode": "File",
+            },
+            "roleArn": ROLE,
+            "outputDataConfig": {"s3OutputPath": "s3://bucket/output/"},
+            "resourceConfig": {
+                "instanceType": "ml.m5.large",
+                "instanceCount": 1,
+                "volumeSizeInGB": 10,
+            },
+            "stoppingCondition": {"maxRuntimeInSeconds": 2419200},
+            "tags": [{"key": DURATION_TAG, "value": str(round(cfg.training / cfg.time_scale))}],
+        },
+    }
+
+
+def wait_for(check: Any, timeout: float, what: str, every: float = 1.0) -> float:
+    """Poll ``check`` (state held by the watch thread) until true; returns seconds waited."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            log(f"TIMEOUT after {timeout:.0f}s waiting for {what}")
+            return float("nan")
+        time.sleep(every)
+    return time.monotonic() - started
+
+
+def diff(after: dict[str, dict[str, int]], before: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Calls between two counter snapshots: by operation (all outcomes) and throttles."""
+    by_op: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    for op, found in after.items():
+        for outcome, count in found.items():
+            delta = count - before.get(op, {}).get(outcome, 0)
+            if delta:
+                by_op[op] += delta
+                outcomes[outcome] += delta
+    return {"by_operation": dict(by_op), "by_outcome": dict(outcomes), "total": sum(by_op.values())}
+
+
+def create_all(api: k8s.ApiClient, cfg: RunConfig) -> dict[str, float]:
+    objects = k8s.CustomObjectsApi(api)
+    applied: dict[str, float] = {}
+
+    def create(index: int) -> None:
+        body = manifest(index, cfg)
+        for _attempt in range(60):
+            try:
+                objects.create_namespaced_custom_object(
+                    names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, body
+                )
+                break
+            except ApiException as error:
+                if error.status == 409:
+                    break
+                time.sleep(1.0)  # the API server is briefly unavailable: try again
+        applied[body["metadata"]["name"]] = time.time()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, range(cfg.n)))
+    return applied
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {
+        "n": len(ordered),
+        "p50": round(at(0.5), 2),
+        "p99": round(at(0.99), 2),
+        "max": round(ordered[-1], 2),
+        "mean": round(statistics.fmean(ordered), 2),
+    }
+
+
+def analyse_jobs(
+    cfg: RunConfig, watch: StatusWatch, applied: dict[str, float], deleted: set[str], end: float
+) -> dict[str, Any]:
+    """Creation, status lag and exactly-once, from the emulator's journal and the watch."""
+    jobs = store.Store(cfg.workdir / "emulator-state.jsonl")
+    by_uid: dict[str, list[store.Job]] = {}
+    for job in jobs.jobs("us-east-1"):
+        by_uid.setdefault(job.tags.get(names.TAG_UID, ""), []).append(job)
+    uids = dict(watch.uids)  # resource name -> uid (the watch saw every resource)
+    lost = [name for name, uid in uids.items() if uid not in by_uid]
+    duplicated = [name for name, uid in uids.items() if len(by_uid.get(uid, [])) > 1]
+    orphans = [uid for uid in by_uid if uid not in set(uids.values())]
+    deleted_not_stopped = []
+
+    created_lat: list[float] = []
+    created_at: list[float] = []
+    lags: list[float] = []
+    lag_by_step: dict[str, list[float]] = {}
+    missed = 0
+    for name, uid in uids.items():
+        found = by_uid.get(uid, [])
+        if len(found) != 1:
+            continue
+        job = found[0]
+        created_at.append(job.created)
+        if name in applied:
+            created_lat.append(job.created - applied[name])
+        steps = lifecycle.timeline(job.plan, job.created, job.stop_requested)
+        order = {step.status: i for i, step in enumerate(steps)}
+        history = watch.seen.get(name, [])
+        if name in deleted:
+            final = job.observe(end)
+            if final.status not in TERMINAL:
+                deleted_not_stopped.append(name)
+        for i, step in enumerate(steps[1:], start=1):
+            if step.start > end - 5:
+                break  # not yet due when the run ended
+            shown = [s.at for s in history if s.secondary in order and order[s.secondary] >= i]
+            if not shown:
+                missed += 1
+                continue
+            lag = max(0.0, min(shown) - step.start)
+            lags.append(lag)
+            lag_by_step.setdefault(step.status, []).append(lag)
+    first_apply = min(applied.values()) if applied else 0.0
+    return {
+        "jobs_in_sagemaker": len(jobs),
+        "resources": len(uids),
+        "lost": len(lost),
+        "duplicated": len(duplicated),
+        "orphans": len(orphans),
+        "deleted_not_stopped": len(deleted_not_stopped),
+        "examples": {"lost": lost[:5], "duplicated": duplicated[:5], "orphans": orphans[:5]},
+        "create_latency": percentiles(created_lat),
+        "time_to_all_created": round(max(created_at) - first_apply, 1) if created_at else None,
+        "creation_per_second": (
+            round(len(created_at) / max(1e-9, max(created_at) - first_apply), 1)
+            if created_at
+            else None
+        ),
+        "status_lag": percentiles(lags),
+        "status_lag_by_step": {k: percentiles(v) for k, v in lag_by_step.items()},
+        "transitions_never_shown": missed,
+    }
+
+
+def run_one(cfg: RunConfig) -> dict[str, Any]:
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {
+        "n": cfg.n,
+        "design": cfg.design,
+        "faults": cfg.faults,
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.__dict__.items()}
+        | {"training_seconds": cfg.training},
+    }
+    phases: dict[str, float] = {}
+    with stack.control_plane(cfg.workdir / "controlplane") as plane:
+        for path in sorted((stack.REPO / "crds").glob("*.yaml")):
+            plane.kubectl("apply", "--server-side", "-f", str(path))
+            name = plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
+            plane.kubectl("wait", "--for=condition=Established", name, "--timeout=60s")
+        plane.kubectl("create", "namespace", NAMESPACE)
+        kubeconfig = stack.operator_kubeconfig(plane, cfg.workdir / "operator.kubeconfig")
+        emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=cfg.faults)
+        extra = ["--error-fraction=0.05", "--latency-ms=200", "--seed=6"] if cfg.faults else []
+        if not cfg.faults:
+            emulator.start()
+        else:
+            emulator.start(*extra)
+        settings = (
+            {}  # the shipped defaults: 5 calls/s, burst 10, poll every 10 s
+            if cfg.faults
+            else {
+                "calls_per_second": str(cfg.calls_per_second),
+                "call_burst": str(cfg.call_burst),
+            }
+        )
+        operator = stack.Operator(
+            cfg.workdir, kubeconfig, NAMESPACE, emulator.url, MODULES[cfg.design], settings
+        ).start()
+        configuration = k8s.Configuration()
+        k8s_config.load_kube_config(str(plane.kubeconfig), client_configuration=configuration)
+        configuration.connection_pool_maxsize = 16
+        api = k8s.ApiClient(configuration)
+        watch = StatusWatch(api, NAMESPACE).start()
+        peak = {"rss": 0.0}
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(2.0):
+                peak["rss"] = max(peak["rss"], operator.stats().peak_rss_mib)
+
+        threading.Thread(target=sample, daemon=True).start()
+        try:
+            log(f"{cfg.label}: creating {cfg.n} TrainingJobs")
+            phases["start"] = time.time()
+            applied = create_all(api, cfg)
+            phases["applied"] = time.time()
+            log(f"{cfg.label}: applied in {phases['applied'] - phases['start']:.1f}s")
+
+            def created() -> int:
+                return sum(1 for s in watch.latest().values() if s.arn)
+
+            if cfg.faults:
+                wait_for(lambda: created() >= cfg.n // 2, 1800, "half created")
+                log(f"{cfg.label}: restarting kube-apiserver with {created()} created")
+                before = time.time()
+                plane.restart_apiserver(down_seconds=5.0)
+                phases["apiserver_restart"] = before
+                phases["apiserver_back"] = time.time()
+                ops_before = created()
+                wait_for(lambda: created() > ops_before, 600, "a status after the restart", 0.2)
+                result["apiserver_recovery_seconds"] = round(time.time() - before, 1)
+                result["watch_breaks"] = watch.breaks
+            wait_for(lambda: created() >= cfg.n, 3600, "all created")
+            phases["all_created_seen"] = time.time()
+            took = phases["all_created_seen"] - phases["start"]
+            log(f"{cfg.label}: all created (status) at +{took:.0f}s")
+            counters_created = emulator.counters()
+
+            def training() -> bool:
+                latest, alive = watch.latest(), watch.alive()
+                return all(
+                    s.secondary in ("Training", "Uploading", *TERMINAL)
+                    for name, s in latest.items()
+                    if name in alive
+                )
+
+            wait_for(training, 1800, "all training")
+            phases["all_training"] = time.time()
+
+            doomed = sorted(applied)[: int(cfg.n * cfg.delete_share)]
+            objects = k8s.CustomObjectsApi(api)
+            for name in doomed:
+                objects.delete_namespaced_custom_object(
+                    names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, name
+                )
+            waited = wait_for(lambda: set(doomed) <= set(watch.gone), 1200, "deleted released")
+            phases["deleted"] = time.time()
+            result["delete_release_seconds"] = round(waited, 1)
+            log(f"{cfg.label}: {len(doomed)} deleted and released in {waited:.0f}s")
+
+            time.sleep(15)  # let the deletes' stragglers settle before the steady window
+            before_steady = emulator.counters()
+            phases["steady_start"] = time.time()
+            time.sleep(cfg.steady_seconds)
+            phases["steady_end"] = time.time()
+            steady = diff(emulator.counters(), before_steady)
+            minutes = (phases["steady_end"] - phases["steady_start"]) / 60
+            steady["per_minute"] = {
+                k: round(v / minutes, 1) for k, v in steady["by_operation"].items()
+            }
+            steady["total_per_minute"] = round(steady["total"] / minutes, 1)
+            result["steady"] = steady
+            log(f"{cfg.label}: steady calls/min {steady['total_per_minute']}")
+
+            # Restart: SIGKILL with every remaining job training, then start again.
+            alive = len(watch.alive())
+            used = operator.kill()
+            before_restart = emulator.counters()
+            phases["restart"] = time.time()
+            operator.start()
+            phases["restart_alive"] = time.time()
+
+            def caught_up() -> bool:
+                if cfg.design == "ours":
+                    metrics = operator.metrics()
+                    stamps = [
+                        v
+                        for k, v in metrics.items()
+                        if k.startswith("sagemaker_operator_poller_last_success_timestamp")
+                    ]
+                    return bool(stamps) and max(stamps) >= phases["restart"]
+                calls = diff(emulator.counters(), before_restart)
+                described: int = calls["by_operation"].get("DescribeTrainingJob", 0)
+                return described >= alive
+
+            waited = wait_for(caught_up, 600, "caught up after restart", 0.2)
+            phases["caught_up"] = time.time()
+            upto = diff(emulator.counters(), before_restart)
+            remaining = cfg.restart_window - (time.time() - phases["restart"])
+            if remaining > 0:
+                time.sleep(remaining)
+            window = diff(emulator.counters(), before_restart)
+            result["restart"] = {
+                "resources": alive,
+                "first_incarnation": used.__dict__,
+                "process_start_seconds": round(phases["restart_alive"] - phases["restart"], 1),
+                "caught_up_seconds": round(phases["caught_up"] - phases["restart"], 1),
+                "calls_until_caught_up": upto,
+                "calls_first_window": window,
+                "window_seconds": cfg.restart_window,
+            }
+            log(f"{cfg.label}: restart caught up in {waited:.1f}s, calls {upto['by_operation']}")
+
+            def finished() -> bool:
+                latest, alive = watch.latest(), watch.alive()
+                return len(alive) == cfg.n - len(doomed) and all(
+                    s.secondary in TERMINAL for name, s in latest.items() if name in alive
+                )
+
+            wait_for(finished, cfg.training + 1800, "all finished")
+            time.sleep(5)
+            phases["end"] = time.time()
+            total = diff(emulator.counters(), {})
+            result["calls_total"] = total
+            result["calls_during_creation"] = diff(counters_created, {})
+            result["describes_per_job"] = round(
+                total["by_operation"].get("DescribeTrainingJob", 0) / cfg.n, 2
+            )
+            result["calls_per_job"] = round(total["total"] / cfg.n, 2)
+            final = operator.stop()
+            incarnations = operator.incarnations
+            result["operator"] = {
+                "cpu_seconds": round(sum(i.cpu_seconds for i in incarnations), 1),
+                "peak_rss_mib": round(max(peak["rss"], *(i.peak_rss_mib for i in incarnations)), 1),
+                "final_incarnation": final.__dict__,
+            }
+            result["kube_requests"] = {
+                "total_by_verb": dict(stack.audit_counts(plane.workdir / "audit.log")),
+            }
+            result["kube_requests"]["by_code"] = dict(
+                stack.audit_counts(plane.workdir / "audit.log", by_code=True)
+            )
+            result["kube_requests"]["total"] = sum(
+                result["kube_requests"]["total_by_verb"].values()
+            )
+            result["kube_requests"]["per_job"] = round(result["kube_requests"]["total"] / cfg.n, 2)
+            steady_k8s = stack.audit_counts(
+                plane.workdir / "audit.log", phases["steady_start"], phases["steady_end"]
+            )
+            result["kube_requests"]["steady_per_minute"] = round(
+                sum(steady_k8s.values()) / minutes, 1
+            )
+        finally:
+            sampling.set()
+            watch.stop()
+            operator.stop()
+            emulator.stop()
+        result["phases"] = {k: round(v - phases["start"], 1) for k, v in phases.items()}
+        result["jobs"] = analyse_jobs(cfg, watch, applied, set(doomed), phases["end"])
+        result["watch_breaks"] = watch.breaks
+    return result
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # so a `kill` runs the finally blocks that stop every process
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # a background job starts with SIGINT ignored
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--n", type=int, action="append", help="repeatable; default 1000 5000 10000"
+    )
+    parser.add_argument("--design", action="append", choices=sorted(MODULES))
+    parser.add_argument(
+        "--faults", action="store_true", help="throttling, 5%% 5xx, 200 ms, API restart"
+    )
+    parser.add_argument("--time-scale", type=float, default=0.1)
+    parser.add_argument("--train-seconds", type=float, default=0.0)
+    parser.add_argument("--steady-seconds", type=float, default=90.0)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/smop-bench"))
+    args = parser.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    for n in args.n or [1000, 5000, 10000]:
+        for design in args.design or ["ours", "baseline"]:
+            cfg = RunConfig(
+                n=n,
+                design=design,
+                workdir=args.workdir
+                / f"{'faults-' if args.faults else ''}{n}-{design}-{int(time.time())}",
+                time_scale=args.time_scale,
+                train_seconds=args.train_seconds,
+                steady_seconds=args.steady_seconds,
+                faults=args.faults,
+            )
+            result = run_one(cfg)
+            out = RESULTS / f"{cfg.label}.json"
+            out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+            log(f"{cfg.label}: wrote {out}")
+            print(
+                yaml.safe_dump(
+                    {
+                        k: result[k]
+                        for k in (
+                            "jobs",
+                            "steady",
+                            "restart",
+                            "operator",
+                            "kube_requests",
+                            "describes_per_job",
+                        )
+                    },
+                    sort_keys=False,
+                )
+            )
+
+
+if __name__ == "__main__":
+    main()
