@@ -86,7 +86,7 @@ async def describe_timer(
     except errors.TransientError as error:
         logger.warning("describe %s: %s (next tick retries)", job.job_name, error)
         return
-    outcome = await reconcile.track(runtime, job, description)
+    outcome = reconcile.track(job, description)
     for key, value in statuses.changed_members(job.status, outcome.status).items():
         patch.status[key] = value
     for type_, reason, message in outcome.events:
