@@ -65,6 +65,79 @@ def test_a_job_runs_to_completed_with_one_create(
     eventually(lambda: "Completed" in [r for _, r, _ in events(control_plane, namespace, "train")])
 
 
+def test_kubectl_wait_for_succeeded_returns(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("waited"))
+    waited = control_plane.kubectl(
+        "wait",
+        f"{names.PLURAL}/waited",
+        "-n",
+        namespace,
+        "--for=condition=Succeeded",
+        "--timeout=60s",
+    )
+    assert "condition met" in waited.stdout
+    assert get(control_plane, namespace, "waited")["status"]["phase"] == "Completed"
+
+
+def test_max_runtime_exceeded_stops_with_that_reason(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    start_operator(namespace)
+    # The emulated job trains for 180 s; the limit ends it first.
+    apply(
+        control_plane, namespace, manifest("slow", stoppingCondition={"maxRuntimeInSeconds": 100})
+    )
+    control_plane.kubectl(
+        "wait",
+        f"{names.PLURAL}/slow",
+        "-n",
+        namespace,
+        "--for=condition=Succeeded=False",
+        "--timeout=60s",
+    )
+    stopped = get(control_plane, namespace, "slow")
+    assert stopped["status"]["phase"] == "Stopped"
+    assert stopped["status"]["secondaryStatus"] == "MaxRuntimeExceeded"
+    assert condition(stopped, "Succeeded")["reason"] == "MaxRuntimeExceeded"
+
+
+SPOT: dict[str, Any] = {
+    "enableManagedSpotTraining": True,
+    "stoppingCondition": {"maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 7200},
+    "checkpointConfig": {"s3Uri": "s3://bucket/checkpoints/"},
+}
+
+
+def test_an_interrupted_spot_job_resumes_and_completes(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    start_operator(namespace)
+    apply(control_plane, namespace, manifest("spot", fate={"outcome": "Interrupted"}, **SPOT))
+    done = wait_phase(control_plane, namespace, "spot", "Completed")
+    steps = [t["status"] for t in done["status"]["secondaryStatusTransitions"]]
+    assert "Interrupted" in steps
+    assert steps[-1] == "Completed"
+    assert condition(done, "Succeeded")["status"] == "True"
+
+
+def test_spot_capacity_that_never_returns_stops_with_max_wait_exceeded(
+    control_plane: ControlPlane, namespace: str, start_operator: StartOperator
+) -> None:
+    start_operator(namespace)
+    spec = SPOT | {"stoppingCondition": {"maxRuntimeInSeconds": 3600, "maxWaitTimeInSeconds": 3600}}
+    apply(
+        control_plane,
+        namespace,
+        manifest("nospot", fate={"outcome": "MaxWaitTimeExceeded"}, **spec),
+    )
+    stopped = wait_phase(control_plane, namespace, "nospot", "Stopped")
+    assert stopped["status"]["secondaryStatus"] == "MaxWaitTimeExceeded"
+    assert condition(stopped, "Succeeded")["reason"] == "MaxWaitTimeExceeded"
+
+
 def test_a_failed_job_reports_sagemakers_reason(
     control_plane: ControlPlane, namespace: str, start_operator: StartOperator
 ) -> None:

@@ -74,10 +74,22 @@ def with_condition(
     return sorted(result, key=lambda c: str(c["type"]))
 
 
+# Secondary statuses that say why a job stopped without anyone asking it to.
+_STOPPED_BY_LIMIT = {
+    "MaxRuntimeExceeded": "The job ran longer than stoppingCondition.maxRuntimeInSeconds.",
+    "MaxWaitTimeExceeded": "Spot capacity did not come back within "
+    "stoppingCondition.maxWaitTimeInSeconds.",
+}
+
+
 def succeeded_for(
-    training_job_status: str | None, failure_reason: str | None
+    training_job_status: str | None,
+    failure_reason: str | None,
+    secondary_status: str | None = None,
 ) -> tuple[ConditionStatus, str, str]:
     """The Succeeded condition's (status, reason, message) for a SageMaker status."""
+    if training_job_status == "Stopped" and secondary_status in _STOPPED_BY_LIMIT:
+        return "False", secondary_status, _STOPPED_BY_LIMIT[secondary_status]
     match training_job_status:
         case "Completed":
             return "True", "Completed", "SageMaker reports the training job Completed."

@@ -46,7 +46,9 @@ def observed(
     status["region"] = region
     status["logsUrl"] = logs_url(region, str(description["TrainingJobName"]))
     status["observedGeneration"] = generation
-    state, reason, message = conditions.succeeded_for(sm_status, description.get("FailureReason"))
+    state, reason, message = conditions.succeeded_for(
+        sm_status, description.get("FailureReason"), description.get("SecondaryStatus")
+    )
     found = conditions.with_condition(
         (previous or {}).get("conditions"), conditions.SUCCEEDED, state, reason, message, generation
     )
