@@ -8,10 +8,14 @@ PY := $(VENV)/bin/python
 CONTROLPLANE := tests/controlplane/build.sh
 export SMOP_CACHE_DIR ?= $(CURDIR)/.cache
 
-.PHONY: run test lint typecheck check venv controlplane bench clean chart-crds
+# `make up`: the same stack as `make run`, left running for experiments (Ctrl-C stops it).
+.PHONY: run up test lint typecheck check venv controlplane bench clean chart-crds
 
 run: venv controlplane
 	$(PY) -m sagemaker_operator.devstack.demo
+
+up: venv controlplane
+	$(PY) -m sagemaker_operator.devstack.demo --keep
 
 test: venv controlplane lint typecheck
 	$(PY) -m pytest

@@ -15,8 +15,10 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
+import yaml
 
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import REPO_ROOT, ControlPlane, cache_dir, free_port
@@ -129,41 +131,102 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
             )
             click.echo("demo: operator running")
 
-            plane.kubectl("apply", "-n", "default", "-f", str(example))
-            name = plane.kubectl("get", "-f", str(example), "-o", "name").stdout.strip()
-            click.echo(f"demo: applied {example.name} ({name}); following its status")
-            phase = _follow(plane, name)
-            click.echo(plane.kubectl("get", names.PLURAL, "-n", "default", "-o", "wide").stdout)
-            click.echo(
-                plane.kubectl("get", "events", "-n", "default", "--sort-by=.lastTimestamp").stdout
-            )
-            if phase != "Completed":
-                raise click.ClickException(f"{name} ended {phase}; see {workdir}/operator.log")
-            click.echo(f"demo: {name} reached Completed.")
+            _run_example(plane, example, workdir)
             if keep:
-                click.echo(f"demo: export KUBECONFIG={plane.kubeconfig}   (Ctrl-C to stop)")
-                operator.wait()
+                _stay_up(plane, operator, emulator_url)
+            else:
+                click.echo("demo: done; tearing the stack down.")
         finally:
             for process in reversed(processes):
                 process.terminate()
                 process.wait(timeout=20)
 
 
-def _follow(plane: ControlPlane, name: str, timeout: float = 600) -> str:
-    """Print each new (phase, secondary status) until the job is terminal; return the phase."""
+def _run_example(plane: ControlPlane, example: Path, workdir: Path) -> None:
+    """The example to Completed, then a long-running copy deleted: stopped, then released."""
+    manifest = yaml.safe_load(example.read_text())
+    name = manifest["metadata"]["name"]
+    plane.kubectl("apply", "-n", "default", "-f", str(example))
+    click.echo(f"demo: applied {example.name}; its status as it changes:")
+    phase = _follow(plane, name, "Completed")
+    if phase != "Completed":
+        raise click.ClickException(f"{name} ended {phase}; see {workdir}/operator.log")
+    plane.kubectl(
+        "wait",
+        f"{names.PLURAL}/{name}",
+        "-n",
+        "default",
+        "--for=condition=Succeeded",
+        "--timeout=10s",
+    )
+    click.echo("demo: Completed, and `kubectl wait --for=condition=Succeeded` returned.\n")
+
+    running = _long_running_copy(manifest)
+    other = running["metadata"]["name"]
+    plane.kubectl("apply", "-n", "default", "-f", "-", input=yaml.safe_dump(running))
+    click.echo(f"demo: applied {other}, a job that would train for days:")
+    _follow(plane, other, "InProgress")
+    plane.kubectl(
+        "wait",
+        f"{names.PLURAL}/{other}",
+        "-n",
+        "default",
+        "--for=jsonpath={.status.secondaryStatus}=Training",
+        "--timeout=120s",
+    )
+    click.echo(f"demo: kubectl delete smtj {other}: the operator stops the SageMaker job first")
+    plane.kubectl("delete", names.PLURAL, other, "-n", "default", "--wait=false")
+    _follow(plane, other, "gone")
+    click.echo("")
+    click.echo(plane.kubectl("get", "events", "-n", "default", "--sort-by=.lastTimestamp").stdout)
+
+
+def _long_running_copy(manifest: dict[str, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] = json.loads(json.dumps(manifest))
+    copy["metadata"]["name"] = f"{manifest['metadata']['name']}-to-stop"
+    fate = {"key": "emulator.sagemaker-operator.io/duration-seconds", "value": "1000000"}
+    copy["spec"]["tags"] = [*copy["spec"].get("tags", []), fate]
+    copy["spec"]["stoppingCondition"] = {"maxRuntimeInSeconds": 2419200}
+    return copy
+
+
+def _stay_up(plane: ControlPlane, operator: subprocess.Popen[bytes], emulator_url: str) -> None:
+    click.echo(
+        "demo: the stack stays up until Ctrl-C. In another shell:\n"
+        f"  export KUBECONFIG={plane.kubeconfig}\n"
+        f"  alias kubectl={plane.bin_dir / 'kubectl'}\n"
+        "  kubectl get smtj -o wide\n"
+        f"  kubectl apply -f {REPO_ROOT / 'examples' / 'xgboost-builtin.yaml'}\n"
+        f"The SageMaker emulator is at {emulator_url} (docs/emulator.md)."
+    )
+    try:
+        operator.wait()
+    except KeyboardInterrupt:
+        click.echo("demo: stopping")
+
+
+def _follow(plane: ControlPlane, name: str, until: str, timeout: float = 600) -> str:
+    """Print each new status like ``kubectl get -w`` until ``until`` (a phase, or "gone")."""
     last: tuple[str, str] | None = None
     deadline = time.monotonic() + timeout
+    click.echo(f"  {'NAME':<18} {'PHASE':<11} {'SECONDARY':<20} JOB")
     while time.monotonic() < deadline:
-        found = json.loads(plane.kubectl("get", name, "-n", "default", "-o", "json").stdout)
-        status = found.get("status", {})
+        found = plane.kubectl("get", names.PLURAL, name, "-n", "default", "-o", "json", check=False)
+        if found.returncode != 0:
+            if until == "gone" and "NotFound" in found.stderr:
+                click.echo(f"  {name:<18} deleted: the job stopped, the finalizer was released")
+                return "gone"
+            raise click.ClickException(found.stderr)
+        status = json.loads(found.stdout).get("status", {})
         now = (str(status.get("phase", "-")), str(status.get("secondaryStatus", "-")))
         if now != last:
-            click.echo(f"demo:   phase={now[0]:<11} secondaryStatus={now[1]}")
+            job = status.get("trainingJobName", "-")
+            click.echo(f"  {name:<18} {now[0]:<11} {now[1]:<20} {job}")
             last = now
-        if now[0] in TERMINAL:
+        if now[0] == until or (until != "gone" and now[0] in TERMINAL):
             return now[0]
-        time.sleep(1)  # a human-paced view of the status; the operator itself never sleeps so
-    raise click.ClickException(f"{name} did not finish in {timeout:.0f}s")
+        time.sleep(0.5)  # a human-paced view; the operator itself never polls the API server
+    raise click.ClickException(f"{name} did not reach {until} in {timeout:.0f}s")
 
 
 if __name__ == "__main__":
