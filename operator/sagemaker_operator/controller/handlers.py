@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import observer, owned, reconcile, statuses
@@ -49,6 +50,31 @@ def _apply(outcome: reconcile.Outcome, body: kopf.Body, patch: kopf.Patch) -> No
         patch.status[key] = value
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
+
+
+async def _write_status_first(
+    runtime: Runtime, outcome: reconcile.Outcome, body: kopf.Body
+) -> reconcile.Outcome:
+    """Write the outcome's status now, before kopf records the handler as done.
+
+    kopf writes its bookkeeping (handler succeeded, last-handled-configuration) to the
+    annotations and the status to the status subresource in two requests, annotations first.
+    A crash between the two would leave a resource kopf counts as created with no job in its
+    status, never handled again: the job exists, but nothing links the resource to it (issue
+    5's SIGKILL test found dozens of these). Written here, a crash at any point either finds
+    the status written or runs the handler again, whose look-up adopts the job it created.
+    Returns the outcome with the status taken out, so kopf does not write it a second time.
+    """
+    if not outcome.status:
+        return outcome
+    meta = body.metadata
+    try:
+        await runtime.kube.patch_status(str(meta.namespace), str(meta.name), outcome.status)
+    except ApiException as error:  # the API server's trouble is transient for us
+        raise kopf.TemporaryError(
+            f"could not write status: {error.status} {error.reason}", delay=1.0
+        ) from error
+    return reconcile.Outcome({}, outcome.events)
 
 
 def _retry_later(
@@ -102,11 +128,12 @@ async def create_training_job(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
     try:
-        outcome = await reconcile.create(_runtime(memo), _resource(body, spec, status))
+        outcome = await reconcile.create(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
         raise _retry_later(error, "create", retry, body, patch, status) from error
-    _apply(outcome, body, patch)
+    _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
 @kopf.on.update(*RESOURCE, field="spec", id="update-training-job")
@@ -120,11 +147,12 @@ async def update_training_job(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
     try:
-        outcome = await reconcile.update(_runtime(memo), _resource(body, spec, status), old or {})
+        outcome = await reconcile.update(runtime, _resource(body, spec, status), old or {})
     except errors.TransientError as error:
         raise _retry_later(error, "update", retry, body, patch, status) from error
-    _apply(outcome, body, patch)
+    _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
 @kopf.on.delete(*RESOURCE, id="stop-training-job")
