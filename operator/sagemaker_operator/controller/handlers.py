@@ -22,7 +22,6 @@ from sagemaker_operator.sagemaker import errors
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-MAX_DELAY = 300.0
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
 
 
@@ -78,6 +77,7 @@ async def _write_status_first(
 
 
 def _retry_later(
+    runtime: Runtime,
     error: errors.SageMakerError,
     step: str,
     retry: int,
@@ -95,7 +95,8 @@ def _retry_later(
         kopf.warn(body, reason=reason, message=f"Still retrying after {retry + 1} tries: {error}")
     metrics.RETRIES.labels(step).inc()
     metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
-    delay = random.uniform(1.0, min(MAX_DELAY, 2.0 ** (retry + 1)))
+    cap = runtime.settings.retry_max_delay_seconds
+    delay = random.uniform(1.0, min(cap, 2.0 ** (retry + 1)))
     return kopf.TemporaryError(str(error), delay=delay)
 
 
@@ -132,7 +133,7 @@ async def create_training_job(
     try:
         outcome = await reconcile.create(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
-        raise _retry_later(error, "create", retry, body, patch, status) from error
+        raise _retry_later(runtime, error, "create", retry, body, patch, status) from error
     _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
@@ -151,7 +152,7 @@ async def update_training_job(
     try:
         outcome = await reconcile.update(runtime, _resource(body, spec, status), old or {})
     except errors.TransientError as error:
-        raise _retry_later(error, "update", retry, body, patch, status) from error
+        raise _retry_later(runtime, error, "update", retry, body, patch, status) from error
     _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
@@ -169,7 +170,7 @@ async def stop_training_job(
     try:
         deletion = await reconcile.delete(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
-        raise _retry_later(error, "delete", retry, body, patch, status) from error
+        raise _retry_later(runtime, error, "delete", retry, body, patch, status) from error
     _apply(deletion.outcome, body, patch)
     if not deletion.release:
         # No AWS call while waiting: the poller writes the terminal status, and this retry
