@@ -9,6 +9,7 @@ seeded generator; the seed is printed (``-s``), and ``SMOP_CRASH_SEED`` replays 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -82,12 +83,15 @@ def test_sigkill_while_creating_leaves_exactly_one_job_per_resource(
     operator = start_operator(
         namespace, calls_per_second=1000, call_burst=1000, retry_max_delay_seconds=4
     )
+
+    def creates_reaching(threshold: int) -> int:
+        created = admin.calls("CreateTrainingJob")
+        return created if created >= threshold else 0
+
     kills: list[tuple[int, int]] = []  # (threshold, creates seen at the kill)
     for threshold in thresholds:
-        seen = eventually(
-            lambda t=threshold: n if (n := admin.calls("CreateTrainingJob")) >= t else 0,
-            timeout=90,
-            interval=0.01,
+        seen: int = eventually(
+            functools.partial(creates_reaching, threshold), timeout=90, interval=0.01
         )
         operator.kill()
         kills.append((threshold, seen))
