@@ -49,6 +49,12 @@ def main() -> None:
     type=float,
     help="Seconds between full sweeps.",
 )
+@click.option(
+    "--retry-max-delay",
+    "retry_max_delay_seconds",
+    type=float,
+    help="Cap of the backoff between retries of a transient fault.",
+)
 @click.option("--calls-per-second", type=float, help="SageMaker call budget per region.")
 @click.option("--call-burst", type=int, help="Burst size of the call budget.")
 @click.option("--thread-pool-size", type=int, help="Threads for blocking SageMaker calls.")

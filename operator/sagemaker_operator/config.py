@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     clock_skew_seconds: float = Field(
         60.0, ge=0, description="Overlap added to LastModifiedTimeAfter against clock skew."
     )
+    retry_max_delay_seconds: float = Field(
+        300.0, ge=1, description="Cap of the jittered exponential backoff of transient faults."
+    )
     calls_per_second: float = Field(
         5.0, gt=0, description="SageMaker calls per second per region, shared by every call."
     )

@@ -3,8 +3,9 @@
 ``start_operator(namespace, **settings)`` launches ``sagemaker-operator run`` watching only that
 namespace (so tests never share an operator; ``clusterwide=True`` watches all, for the
 chart's cluster scope), pointed at the session's control plane and the
-emulator, and waits for its liveness endpoint. The handle can restart or kill it, and a
-failing test gets the operator's log in its report.
+emulator, and waits for its liveness endpoint. ``settings`` become ``SAGEMAKER_OPERATOR_*``
+variables; ``env={...}`` sets raw variables last (other AWS credentials, say). The handle
+can restart or kill it, and a failing test gets the operator's log in its report.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,11 @@ def start_operator(
         *,
         kubeconfig: Path | None = None,
         clusterwide: bool = False,
+        env: Mapping[str, str] | None = None,
         **settings: Any,
     ) -> OperatorProcess:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")} | {
+        environ = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+        environ |= {
             "AWS_ACCESS_KEY_ID": "emulator",
             "AWS_SECRET_ACCESS_KEY": "emulator",
             "AWS_EC2_METADATA_DISABLED": "true",
@@ -144,12 +147,15 @@ def start_operator(
             "SAGEMAKER_OPERATOR_CALL_BURST": "100",
             "SAGEMAKER_OPERATOR_OPERATOR_NAMESPACE": namespace,
         }
-        env |= {f"SAGEMAKER_OPERATOR_{key.upper()}": str(value) for key, value in settings.items()}
+        environ |= {
+            f"SAGEMAKER_OPERATOR_{key.upper()}": str(value) for key, value in settings.items()
+        }
+        environ |= dict(env or {})
         process = OperatorProcess(
             namespace=namespace,
             kubeconfig=kubeconfig or control_plane.kubeconfig,
             log_path=tmp_path / f"operator-{len(started)}.log",
-            env=env,
+            env=environ,
             clusterwide=clusterwide,
         )
         started.append(process)

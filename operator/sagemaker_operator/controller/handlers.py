@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import observer, owned, reconcile, statuses
@@ -21,7 +22,6 @@ from sagemaker_operator.sagemaker import errors
 
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
-MAX_DELAY = 300.0
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
 
 
@@ -51,7 +51,33 @@ def _apply(outcome: reconcile.Outcome, body: kopf.Body, patch: kopf.Patch) -> No
         kopf.event(body, type=type_, reason=reason, message=message)
 
 
+async def _write_status_first(
+    runtime: Runtime, outcome: reconcile.Outcome, body: kopf.Body
+) -> reconcile.Outcome:
+    """Write the outcome's status now, before kopf records the handler as done.
+
+    kopf writes its bookkeeping (handler succeeded, last-handled-configuration) to the
+    annotations and the status to the status subresource in two requests, annotations first.
+    A crash between the two would leave a resource kopf counts as created with no job in its
+    status, never handled again: the job exists, but nothing links the resource to it (issue
+    5's SIGKILL test found dozens of these). Written here, a crash at any point either finds
+    the status written or runs the handler again, whose look-up adopts the job it created.
+    Returns the outcome with the status taken out, so kopf does not write it a second time.
+    """
+    if not outcome.status:
+        return outcome
+    meta = body.metadata
+    try:
+        await runtime.kube.patch_status(str(meta.namespace), str(meta.name), outcome.status)
+    except ApiException as error:  # the API server's trouble is transient for us
+        raise kopf.TemporaryError(
+            f"could not write status: {error.status} {error.reason}", delay=1.0
+        ) from error
+    return reconcile.Outcome({}, outcome.events)
+
+
 def _retry_later(
+    runtime: Runtime,
     error: errors.SageMakerError,
     step: str,
     retry: int,
@@ -69,7 +95,8 @@ def _retry_later(
         kopf.warn(body, reason=reason, message=f"Still retrying after {retry + 1} tries: {error}")
     metrics.RETRIES.labels(step).inc()
     metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
-    delay = random.uniform(1.0, min(MAX_DELAY, 2.0 ** (retry + 1)))
+    cap = runtime.settings.retry_max_delay_seconds
+    delay = random.uniform(1.0, min(cap, 2.0 ** (retry + 1)))
     return kopf.TemporaryError(str(error), delay=delay)
 
 
@@ -102,11 +129,12 @@ async def create_training_job(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
     try:
-        outcome = await reconcile.create(_runtime(memo), _resource(body, spec, status))
+        outcome = await reconcile.create(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
-        raise _retry_later(error, "create", retry, body, patch, status) from error
-    _apply(outcome, body, patch)
+        raise _retry_later(runtime, error, "create", retry, body, patch, status) from error
+    _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
 @kopf.on.update(*RESOURCE, field="spec", id="update-training-job")
@@ -120,11 +148,12 @@ async def update_training_job(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
     try:
-        outcome = await reconcile.update(_runtime(memo), _resource(body, spec, status), old or {})
+        outcome = await reconcile.update(runtime, _resource(body, spec, status), old or {})
     except errors.TransientError as error:
-        raise _retry_later(error, "update", retry, body, patch, status) from error
-    _apply(outcome, body, patch)
+        raise _retry_later(runtime, error, "update", retry, body, patch, status) from error
+    _apply(await _write_status_first(runtime, outcome, body), body, patch)
 
 
 @kopf.on.delete(*RESOURCE, id="stop-training-job")
@@ -141,7 +170,7 @@ async def stop_training_job(
     try:
         deletion = await reconcile.delete(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
-        raise _retry_later(error, "delete", retry, body, patch, status) from error
+        raise _retry_later(runtime, error, "delete", retry, body, patch, status) from error
     _apply(deletion.outcome, body, patch)
     if not deletion.release:
         # No AWS call while waiting: the poller writes the terminal status, and this retry

@@ -16,6 +16,9 @@ from sagemaker_operator.controller.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 MAX_PRIORITY = 2**31 - 1
+# Their DEBUG records carry signed requests: the access key id in the Authorization header and
+# the session token in X-Amz-Security-Token. Never below INFO, whatever --log-level says.
+CREDENTIAL_LOGGERS = ("botocore", "boto3")
 
 
 def peering_priority(operator: Settings) -> int:
@@ -54,6 +57,9 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
         quiet=settings.log_level in ("WARNING", "ERROR"),
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
+    level = max(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])
+    for name in CREDENTIAL_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's login handlers read it too
     metrics.serve(settings.metrics_port)

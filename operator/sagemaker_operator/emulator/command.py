@@ -60,6 +60,13 @@ def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
     help="Override a token bucket, e.g. DescribeTrainingJob=10/20. Repeatable.",
 )
 @click.option(
+    "--throttle-fraction",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Fraction of calls answered ThrottlingException, whatever the token buckets say.",
+)
+@click.option(
     "--error-fraction",
     default=0.0,
     show_default=True,
@@ -67,7 +74,7 @@ def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
     help="Fraction of calls answered with a 5xx error.",
 )
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
-@click.option("--seed", type=int, help="Seed for the injected-error dice.")
+@click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def emulator(
     host: str,
@@ -78,6 +85,7 @@ def emulator(
     account: str,
     throttle: bool,
     rates: tuple[str, ...],
+    throttle_fraction: float,
     error_fraction: float,
     latency_ms: float,
     seed: int | None,
@@ -95,6 +103,7 @@ def emulator(
     fault_settings = faults.FaultSettings(
         throttling=throttle,
         rates=_rates(rates),
+        throttle_fraction=throttle_fraction,
         error_fraction=error_fraction,
         latency_ms=latency_ms,
         seed=seed,

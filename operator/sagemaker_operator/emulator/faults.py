@@ -1,4 +1,5 @@
-"""Faults on demand: throttling as token buckets, a fraction of 5xx answers, added latency.
+"""Faults on demand: throttling as token buckets or as a fraction of calls, a fraction of 5xx
+answers, added latency.
 
 These are server-wide and changeable at run time (CLI flags set the start, the admin endpoint
 ``/_emulator/faults`` reads and changes them). A job's own fate (fail, be interrupted) is not
@@ -8,7 +9,9 @@ Throttling follows what AWS is known to do (``/work/shared/notes/sagemaker-api.m
 token bucket per operation per account, refilled at ``rate`` tokens a second up to ``burst``;
 a call that finds the bucket empty is answered ``ThrottlingException`` at once. AWS publishes
 no per-API figures, so :data:`DEFAULT_RATES` are documented assumptions. Operations missing
-from the table are not throttled.
+from the table are not throttled. ``throttle_fraction`` throttles a fraction of calls by the
+dice instead, whatever their rate, with the same answer: a fault a client cannot pace its way
+out of, for tests of retrying under steady throttling.
 
 NB: the emulator is one process on one event loop, so buckets need no lock.
 """
@@ -51,11 +54,13 @@ class FaultSettings(pydantic.BaseModel):
 
     throttling: bool = False
     rates: dict[str, Rate] = pydantic.Field(default_factory=lambda: dict(DEFAULT_RATES))
+    # Fraction of calls answered ThrottlingException by the dice, apart from the buckets.
+    throttle_fraction: float = pydantic.Field(default=0.0, ge=0.0, le=1.0)
     error_fraction: float = pydantic.Field(default=0.0, ge=0.0, le=1.0)
     # Operations the 5xx fraction applies to; None means all of them.
     error_operations: list[str] | None = None
     latency_ms: float = pydantic.Field(default=0.0, ge=0.0)
-    seed: int | None = None  # for a reproducible sequence of injected errors
+    seed: int | None = None  # for a reproducible sequence of injected throttles and errors
 
 
 class TokenBucket:
@@ -112,6 +117,8 @@ class Faults:
                     bucket = self._buckets[operation] = TokenBucket(rate, now)
                 if not bucket.take(now):
                     return protocol.throttled()
+        if settings.throttle_fraction > 0 and self._random.random() < settings.throttle_fraction:
+            return protocol.throttled()
         targeted = settings.error_operations is None or operation in settings.error_operations
         if settings.error_fraction > 0 and targeted:
             dice = self._random.random()
