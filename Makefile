@@ -51,5 +51,11 @@ chart-crds:
 bench: venv controlplane
 	$(PY) -m bench.scale
 
+# Issue 5's cost criterion: steady-state SageMaker calls at 100 and 1,000 running jobs, and
+# the status lag of 1,000 changes; rewrites docs/performance-steady-state.md.
+.PHONY: bench-steady
+bench-steady: venv controlplane
+	$(PY) -m bench.steady_state --write-doc
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

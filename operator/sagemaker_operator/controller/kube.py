@@ -26,16 +26,24 @@ logger = logging.getLogger(__name__)
 EventType = Literal["Normal", "Warning"]
 
 
-def load_api_client(kubeconfig: str | None = None) -> k8s.ApiClient:
-    """In-cluster credentials when running in a pod, else the kubeconfig (or $KUBECONFIG)."""
+def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 4) -> k8s.ApiClient:
+    """In-cluster credentials when running in a pod, else the kubeconfig (or $KUBECONFIG).
+
+    ``pool_size`` HTTP connections, one per :class:`Kube` worker: with fewer, urllib3 opens
+    and throws away a connection per request beyond them.
+    """
+    configuration = k8s.Configuration()
+    in_cluster = False
     if kubeconfig is None:
         try:
-            k8s_config.load_incluster_config()
-            return k8s.ApiClient()
+            k8s_config.load_incluster_config(client_configuration=configuration)
+            in_cluster = True
         except k8s_config.ConfigException:
             pass
-    api: k8s.ApiClient = k8s_config.new_client_from_config(config_file=kubeconfig)
-    return api
+    if not in_cluster:
+        k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.connection_pool_maxsize = pool_size
+    return k8s.ApiClient(configuration)
 
 
 class Kube:
