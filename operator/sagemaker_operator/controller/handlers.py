@@ -217,10 +217,8 @@ async def _track(
     modified = owned.parse_time((description or {}).get("LastModifiedTime"))
     if modified is not None:
         metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
-    # The status is written; its events go out side by side, not one after another.
-    await asyncio.gather(
-        *(runtime.kube.event(job.ref, type_, reason, msg) for type_, reason, msg in outcome.events)
-    )
+    for type_, reason, message in outcome.events:
+        await runtime.kube.event(job.ref, type_, reason, message)
 
 
 @kopf.on.cleanup()
