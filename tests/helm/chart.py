@@ -50,6 +50,9 @@ def helm(*args: str, kubeconfig: Path | None = None, check: bool = True) -> str:
     with tempfile.TemporaryDirectory(prefix="helm-home-") as home:
         # NB: an isolated HELM_* home: a developer's own repositories and plugins stay out.
         env = {
+            # NB: without HOME, client-go puts its discovery cache in ./.kube/cache, shared by
+            # every run: a stale entry for a reused port hid the peering CRD from a later test.
+            "HOME": home,
             "HELM_CACHE_HOME": f"{home}/cache",
             "HELM_CONFIG_HOME": f"{home}/config",
             "HELM_DATA_HOME": f"{home}/data",

@@ -34,7 +34,7 @@ class KubectlError(subprocess.CalledProcessError):
     """A failed kubectl run whose message carries kubectl's own words."""
 
     def __str__(self) -> str:
-        return f"{' '.join(map(str, self.cmd[2:]))} failed ({self.returncode}): {self.stderr}"
+        return f"{' '.join(map(str, self.cmd[3:]))} failed ({self.returncode}): {self.stderr}"
 
 
 class ControlPlaneError(RuntimeError):
@@ -247,7 +247,13 @@ class ControlPlane:
         kubeconfig: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run the built kubectl; on failure with ``check`` the error carries stderr."""
-        command = [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}"]
+        command = [
+            str(self.bin_dir / "kubectl"),
+            f"--kubeconfig={kubeconfig or self.kubeconfig}",
+            # Discovery cached per control plane: ~/.kube/cache is keyed by host:port, and
+            # loopback ports are reused by later control planes with other resources.
+            f"--cache-dir={self.workdir / 'kubectl-cache'}",
+        ]
         result = subprocess.run(
             [*command, *args], input=input, capture_output=True, text=True, timeout=120
         )
