@@ -217,8 +217,10 @@ async def _track(
     modified = owned.parse_time((description or {}).get("LastModifiedTime"))
     if modified is not None:
         metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
-    for type_, reason, message in outcome.events:
-        await runtime.kube.event(job.ref, type_, reason, message)
+    # The status is written; its events go out side by side, not one after another.
+    await asyncio.gather(
+        *(runtime.kube.event(job.ref, type_, reason, msg) for type_, reason, msg in outcome.events)
+    )
 
 
 @kopf.on.cleanup()

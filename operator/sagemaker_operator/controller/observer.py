@@ -149,7 +149,7 @@ class RegionPoller:
     async def _describe_all(
         self, changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]], gone: list[owned.OwnedJob]
     ) -> set[str]:
-        """Describe and apply each job; return the jobs whose Describe failed transiently.
+        """Describe and apply each job; return the jobs whose Describe or status write failed.
 
         One throttled or failed Describe must not cost the whole cycle: before, a single 5xx
         among a hundred Describes failed the cycle and doubled the region's backoff, so at
@@ -157,7 +157,7 @@ class RegionPoller:
         is down or throttling everything) does the cycle fail and back off.
         """
         gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
-        failed: dict[str, errors.TransientError] = {}
+        failed: dict[str, Exception] = {}
 
         async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:
             async with gate:
@@ -170,7 +170,11 @@ class RegionPoller:
                 except errors.TransientError as error:
                     failed[job.job_name] = error
                     return
-                await self._apply(job, description)
+                try:
+                    await self._apply(job, description)
+                except Exception as error:  # e.g. the API server's 429: this job, next cycle
+                    failed[job.job_name] = error
+                    return
                 if mark is not None:
                     self._described[job.job_name] = mark
 
@@ -182,10 +186,11 @@ class RegionPoller:
             raise next(iter(failed.values()))
         if failed:
             logger.warning(
-                "poller %s: %d of %d describes failed; retried next cycle",
+                "poller %s: %d of %d jobs not updated (%s); retried next cycle",
                 self.region,
                 len(failed),
                 len(changed) + len(gone),
+                next(iter(failed.values())),
             )
         return set(failed)
 
