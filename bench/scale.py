@@ -44,12 +44,11 @@ from kubernetes.client.exceptions import ApiException
 from bench import stack
 from bench.watch import StatusWatch
 from sagemaker_operator import names
+from sagemaker_operator.devstack import manifests
 from sagemaker_operator.emulator import lifecycle, store
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "bench"
-ROLE = "arn:aws:iam::123456789012:role/sagemaker-training"
-DURATION_TAG = "emulator.sagemaker-operator.io/duration-seconds"
 MODULES = {"ours": "sagemaker_operator.cli", "baseline": "bench.baseline_operator"}
 TERMINAL = {"Completed", "Failed", "Stopped"}
 
@@ -86,26 +85,11 @@ def log(message: str) -> None:
 
 
 def manifest(index: int, cfg: RunConfig) -> dict[str, Any]:
-    return {
-        "apiVersion": names.API_VERSION,
-        "kind": names.KIND,
-        "metadata": {"name": f"job-{index:05d}"},
-        "spec": {
-            "algorithmSpecification": {
-                "trainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest",
-                "trainingInputMode": "File",
-            },
-            "roleArn": ROLE,
-            "outputDataConfig": {"s3OutputPath": "s3://bucket/output/"},
-            "resourceConfig": {
-                "instanceType": "ml.m5.large",
-                "instanceCount": 1,
-                "volumeSizeInGB": 10,
-            },
-            "stoppingCondition": {"maxRuntimeInSeconds": 2419200},
-            "tags": [{"key": DURATION_TAG, "value": str(round(cfg.training / cfg.time_scale))}],
-        },
-    }
+    return manifests.manifest(
+        f"job-{index:05d}",
+        fate={"duration-seconds": str(round(cfg.training / cfg.time_scale))},
+        stoppingCondition={"maxRuntimeInSeconds": 2419200},
+    )
 
 
 def wait_for(check: Any, timeout: float, what: str, every: float = 1.0) -> float:

@@ -11,41 +11,19 @@ import yaml
 
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
+from sagemaker_operator.devstack.manifests import FATE, ROLE, manifest
 
-ROLE = "arn:aws:iam::123456789012:role/sagemaker-training"
-FATE = "emulator.sagemaker-operator.io/"
-
-
-def manifest(
-    name: str,
-    *,
-    fate: Mapping[str, str] | None = None,
-    annotations: Mapping[str, str] | None = None,
-    **spec: Any,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "algorithmSpecification": {
-            "trainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest",
-            "trainingInputMode": "File",
-        },
-        "roleArn": ROLE,
-        "outputDataConfig": {"s3OutputPath": "s3://bucket/output/"},
-        "resourceConfig": {
-            "instanceType": "ml.m5.large",
-            "instanceCount": 1,
-            "volumeSizeInGB": 10,
-        },
-        "stoppingCondition": {"maxRuntimeInSeconds": 86400},
-    }
-    if fate:
-        body["tags"] = [{"key": FATE + key, "value": value} for key, value in fate.items()]
-    body |= spec
-    return {
-        "apiVersion": names.API_VERSION,
-        "kind": names.KIND,
-        "metadata": {"name": name, **({"annotations": dict(annotations)} if annotations else {})},
-        "spec": body,
-    }
+__all__ = [
+    "FATE",
+    "ROLE",
+    "apply",
+    "condition",
+    "events",
+    "eventually",
+    "get",
+    "manifest",
+    "wait_phase",
+]
 
 
 def apply(plane: ControlPlane, namespace: str, *manifests: Mapping[str, Any]) -> None:
