@@ -236,7 +236,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         for path in sorted((stack.REPO / "crds").glob("*.yaml")):
             plane.kubectl("apply", "--server-side", "-f", str(path))
             name = plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-            plane.kubectl("wait", "--for=condition=Established", name, "--timeout=60s")
+            plane.wait_established(name)
         plane.kubectl("create", "namespace", NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, cfg.workdir / "operator.kubeconfig")
         emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=cfg.faults)

@@ -101,7 +101,7 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
         for path in sorted((stack.REPO / "crds").glob("*.yaml")):
             plane.kubectl("apply", "--server-side", "-f", str(path))
             name = plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-            plane.kubectl("wait", "--for=condition=Established", name, "--timeout=60s")
+            plane.wait_established(name)
         plane.kubectl("create", "namespace", scale.NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, workdir / "operator.kubeconfig")
         emulator = stack.Emulator(workdir, cfg.time_scale, throttle=False).start()

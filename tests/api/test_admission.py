@@ -32,9 +32,7 @@ def trainingjob_crd(control_plane: ControlPlane) -> str:
     # Client-side apply on purpose: it proves the CRD fits the last-applied annotation, and the
     # API server checks every pattern compiles and every CEL rule fits the cost budget.
     control_plane.kubectl("apply", "-f", str(ROOT / crd.OUTPUT))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", f"crd/{names.CRD_NAME}", "--timeout=60s"
-    )
+    control_plane.wait_established(names.CRD_NAME)
     return names.CRD_NAME
 
 

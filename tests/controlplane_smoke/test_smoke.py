@@ -59,9 +59,7 @@ SMOKE_CRD = {
 @pytest.fixture(scope="module")
 def smoke_crd(control_plane: ControlPlane) -> str:
     control_plane.kubectl("apply", "-f", "-", input=json.dumps(SMOKE_CRD))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s"
-    )
+    control_plane.wait_established(f"{PLURAL}.{GROUP}")
     return PLURAL
 
 

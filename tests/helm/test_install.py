@@ -151,7 +151,7 @@ def test_cluster_install_creates_the_crd_and_the_peering(
     crd = get_json(control_plane, "crd", CRD_NAME)
     assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert crd["metadata"]["annotations"]["meta.helm.sh/release-name"] == "smop-cluster"
-    control_plane.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}")
+    control_plane.wait_established(f"crd/{CRD_NAME}")
     peering = get_json(
         control_plane, "clusterkopfpeerings.kopf.dev", "smop-cluster-sagemaker-operator"
     )

@@ -97,4 +97,4 @@ def crd_installed(control_plane: ControlPlane) -> None:
     for path in sorted(CRD_DIR.glob("*.yaml")):
         control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
         name = control_plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-        control_plane.kubectl("wait", "--for=condition=Established", name, "--timeout=60s")
+        control_plane.wait_established(name)

@@ -261,6 +261,28 @@ class ControlPlane:
             raise KubectlError(result.returncode, result.args, result.stdout, result.stderr)
         return result
 
+    def wait_established(self, crd: str, timeout: float = 60.0) -> None:
+        """Wait until a CRD serves its resource (``crd``: ``crd/NAME`` or ``NAME``).
+
+        NB: ``kubectl wait --for=condition=Established`` right after the apply fails at once
+        ("accessor error") while the new object has no status yet, instead of waiting.
+        """
+        name = crd if crd.startswith("crd/") else f"crd/{crd}"
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.kubectl(
+                "wait",
+                "--for=condition=Established",
+                name,
+                f"--timeout={timeout:.0f}s",
+                check=False,
+            )
+            if result.returncode == 0:
+                return
+            if "accessor error" not in result.stderr or time.monotonic() > deadline:
+                raise KubectlError(result.returncode, result.args, result.stdout, result.stderr)
+            time.sleep(0.2)  # the API server has not written the CRD's status yet
+
     def service_account_kubeconfig(
         self, namespace: str, name: str, path: Path, *, create: bool = True
     ) -> Path:

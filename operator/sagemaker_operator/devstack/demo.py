@@ -96,7 +96,7 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
 
             for crd in sorted((REPO_ROOT / "crds").glob("*.yaml")):
                 plane.kubectl("apply", "--server-side", "-f", str(crd))
-            plane.kubectl("wait", "--for=condition=Established", f"crd/{names.CRD_NAME}")
+            plane.wait_established(f"crd/{names.CRD_NAME}")
 
             liveness = free_port()
             env = dict(
