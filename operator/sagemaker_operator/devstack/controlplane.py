@@ -262,12 +262,12 @@ class ControlPlane:
         return result
 
     def wait_established(self, crd: str, timeout: float = 60.0) -> None:
-        """Wait until a CRD serves its resource (``crd``: ``crd/NAME`` or ``NAME``).
+        """Wait until a CRD serves its resource (``crd``: ``NAME`` or any ``TYPE/NAME`` form).
 
         NB: ``kubectl wait --for=condition=Established`` right after the apply fails at once
         ("accessor error") while the new object has no status yet, instead of waiting.
         """
-        name = crd if crd.startswith("crd/") else f"crd/{crd}"
+        name = crd if "/" in crd else f"crd/{crd}"  # NAME, crd/NAME or kind.group/NAME
         deadline = time.monotonic() + timeout
         while True:
             result = self.kubectl(
