@@ -6,8 +6,10 @@ The session emulator runs at the test time scale: a default job takes about a se
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -281,3 +283,43 @@ def test_status_is_a_pure_function_of_the_clock() -> None:
         "Stopped",
         123.0,
     )
+
+
+def test_end_training_at_moves_only_the_end_of_training() -> None:
+    plan = lifecycle.Plan(starting=2, downloading=1, training=86400, uploading=1, stopping=1)
+    ended = lifecycle.end_training_at(plan, created=100.0, at=110.0)
+    assert ended.training == 7.0  # Training began at 103
+    assert dataclasses.replace(ended, training=plan.training) == plan
+    steps = lifecycle.timeline(ended, 100.0, None)
+    assert [(s.status, s.start) for s in steps[-2:]] == [("Uploading", 110.0), ("Completed", 111.0)]
+    spot = dataclasses.replace(plan, outcome=lifecycle.INTERRUPTED)
+    assert lifecycle.end_training_at(spot, 100.0, 110.0) == spot
+
+
+def test_finish_training_ends_training_jobs_in_creation_order(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    day = {"duration-seconds": "86400"}
+    for name in ("first", "second", "stopped"):
+        sagemaker_client.create_training_job(**request(name, fate=day))
+    for name in ("first", "second", "stopped"):
+        wait_for(
+            functools.partial(sagemaker_client.describe_training_job, TrainingJobName=name),
+            lambda d: d["SecondaryStatus"] == "Training",
+        )
+    sagemaker_client.stop_training_job(TrainingJobName="stopped")
+
+    told = sagemaker_emulator.admin.finish_training("us-east-1", spread_seconds=0.5)
+
+    assert told == 2  # the stopping job keeps its own end
+    first = wait_status(sagemaker_client, "first", "Completed")
+    second = wait_status(sagemaker_client, "second", "Completed")
+    assert first["TrainingEndTime"] <= second["TrainingEndTime"]
+    assert wait_status(sagemaker_client, "stopped", "Stopped")["TrainingJobStatus"] == "Stopped"
+    assert sagemaker_emulator.admin.finish_training("us-east-1") == 0  # nothing trains now
+
+
+def test_finish_training_refuses_a_negative_spread(sagemaker_emulator: testing.Running) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        sagemaker_emulator.admin.finish_training("us-east-1", spread_seconds=-1)
+    assert refused.value.code == 400

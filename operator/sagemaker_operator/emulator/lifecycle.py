@@ -158,6 +158,19 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
     return [dataclasses.replace(s, start=round(s.start, 3)) for s in steps]
 
 
+def end_training_at(plan: Plan, created: float, at: float) -> Plan:
+    """The plan with its Training phase cut (or stretched) to end at ``at``.
+
+    For a benchmark that creates thousands of jobs at a rate it cannot know in advance:
+    jobs train "for days" and are told when to finish once the benchmark is ready for the
+    changes. Only the plain outcomes (completed, failed) have one Training phase to resize.
+    """
+    if plan.outcome not in (COMPLETED, FAILED):
+        return plan
+    training_start = created + plan.starting + plan.downloading
+    return dataclasses.replace(plan, training=max(0.0, at - training_start))
+
+
 def _runtime_limit(steps: list[Transition], max_runtime: float) -> float | None:
     """When the job has run ``max_runtime`` seconds since Starting ended.
 

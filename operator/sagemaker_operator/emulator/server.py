@@ -13,6 +13,8 @@ The admin API, for tests, benchmarks and curious humans (JSON in and out):
 ``GET /_emulator/counters``        calls per operation and outcome
 ``POST /_emulator/reset``          forget every job, zero the counters, restore the start-up
                                    faults (``{"jobs": false}`` etc. keeps a part)
+``POST /_emulator/finish-training`` end the Training phase of every job now training in a
+                                   region, in creation order, spread over ``spreadSeconds``
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ import pydantic
 from aiohttp import web
 from botocore.model import OperationModel, ServiceModel
 
-from sagemaker_operator.emulator import counters, faults, operations, protocol, settings, store
+from sagemaker_operator.emulator import (
+    counters,
+    faults,
+    lifecycle,
+    operations,
+    protocol,
+    settings,
+    store,
+)
 from sagemaker_operator.emulator.validation import Validator
 
 logger = logging.getLogger(__name__)
@@ -101,6 +111,27 @@ class Emulator:
             headers={"x-amzn-RequestId": request_id},
         )
 
+    def finish_training(self, region: str, spread: float) -> int:
+        """End every training job's Training phase, in creation order, over ``spread`` s.
+
+        Returns how many jobs were told to finish. Jobs stopping, stopped or not yet training
+        keep their plan: only what a Describe shows as ``Training`` now changes.
+        """
+        now = self.clock()
+        training = sorted(
+            (
+                job
+                for job in self.store.jobs(region)
+                if job.stop_requested is None and job.observe(now).secondary == "Training"
+            ),
+            key=lambda job: (job.created, job.name),
+        )
+        for i, job in enumerate(training):
+            at = now + (spread * i / len(training) if spread > 0 else 0.0)
+            job.plan = lifecycle.end_training_at(job.plan, job.created, at)
+            self.store.put(job)
+        return len(training)
+
     def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
         if jobs:
             self.store.clear()
@@ -168,6 +199,19 @@ async def _reset(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def _finish_training(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    body = await _json_object(request)
+    try:
+        region = str(body.get("region", emulator.config.region))
+        spread = float(body.get("spreadSeconds", 0.0))
+    except (TypeError, ValueError):
+        raise web.HTTPBadRequest(text="spreadSeconds must be a number.") from None
+    if spread < 0:
+        raise web.HTTPBadRequest(text="spreadSeconds must not be negative.")
+    return web.json_response({"jobs": emulator.finish_training(region, spread)})
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
@@ -189,6 +233,7 @@ def make_app(emulator: Emulator) -> web.Application:
     app.router.add_post(f"{ADMIN}/faults", _set_faults)
     app.router.add_get(f"{ADMIN}/counters", _get_counters)
     app.router.add_post(f"{ADMIN}/reset", _reset)
+    app.router.add_post(f"{ADMIN}/finish-training", _finish_training)
 
     async def close(_: web.Application) -> None:
         emulator.close()

@@ -61,6 +61,12 @@ class AdminClient:
     def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
         self._call("POST", "/reset", {"jobs": jobs, "counters": counters, "faults": faults})
 
+    def finish_training(self, region: str, spread_seconds: float = 0.0) -> int:
+        """End the Training phase of the region's training jobs; how many were told."""
+        body = {"region": region, "spreadSeconds": spread_seconds}
+        told: int = self._call("POST", "/finish-training", body)["jobs"]
+        return told
+
 
 @dataclasses.dataclass
 class Running:
