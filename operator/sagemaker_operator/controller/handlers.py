@@ -6,6 +6,7 @@ Importing this module registers the handlers with kopf's default registry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import time
@@ -23,6 +24,7 @@ from sagemaker_operator.sagemaker import errors
 RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
+EVENT_DRAIN_SECONDS = 5.0  # at shutdown, queued Events get this long to go out
 
 
 def _runtime(memo: Any) -> Runtime:
@@ -217,10 +219,10 @@ async def _track(
     modified = owned.parse_time((description or {}).get("LastModifiedTime"))
     if modified is not None:
         metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
-    # The status is written; its events go out side by side, not one after another.
-    await asyncio.gather(
-        *(runtime.kube.event(job.ref, type_, reason, msg) for type_, reason, msg in outcome.events)
-    )
+    # The status is written; its Events follow in their own lane, so the next job's status
+    # patch does not wait behind them.
+    for type_, reason, message in outcome.events:
+        runtime.kube.emit(job.ref, type_, reason, message)
 
 
 @kopf.on.cleanup()
@@ -229,6 +231,9 @@ async def stop_tasks(memo: kopf.Memo, **_: Any) -> None:
     for task in runtime.tasks.values():
         task.cancel()
     await asyncio.gather(*runtime.tasks.values(), return_exceptions=True)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(EVENT_DRAIN_SECONDS):
+            await runtime.kube.drain()
     runtime.kube.close()
 
 

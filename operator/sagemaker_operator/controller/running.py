@@ -11,7 +11,7 @@ import kopf
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.config import Settings
-from sagemaker_operator.controller.kube import Kube, load_api_client
+from sagemaker_operator.controller.kube import Kube, event_workers, load_api_client
 from sagemaker_operator.controller.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,9 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
     # jobs stopped at once) queued its status patches and Events behind 4 blocking requests:
     # 1,000 changes took 35 s to show, 7 poll intervals, with the operator mostly idle.
     pool = settings.thread_pool_size
+    connections = pool + event_workers(pool)  # one per thread of both lanes
     runtime = Runtime.create(
-        settings, Kube(load_api_client(kubeconfig, pool_size=pool), workers=pool)
+        settings, Kube(load_api_client(kubeconfig, pool_size=connections), workers=pool)
     )
     standalone = settings.standalone and not settings.peering_name
     priority = 0 if standalone else peering_priority(settings)
