@@ -10,7 +10,9 @@ operator's user), the emulator and the operator, each its own process, and then:
 3. deletes a share of them while they train (Stop, wait for Stopped, release);
 4. measures a steady window: every remaining job training, nothing changing;
 5. kills the operator (SIGKILL) and starts it again: time and SageMaker calls to resume;
-6. waits for every remaining job to finish (``Uploading`` -> ``Completed``);
+6. tells the emulator to end every job's Training phase, in creation order, spread over as
+   long as creation took (so changes arrive at the rate jobs were created), and waits for
+   every remaining job to finish (``Uploading`` -> ``Completed``);
 7. checks from the emulator's journal that every resource has exactly one job (its uid
    tag), and no job lacks a resource.
 
@@ -59,7 +61,11 @@ class RunConfig:
     design: str
     workdir: Path
     time_scale: float = 0.1  # Starting 6 s, Downloading 3 s, Uploading 1.5 s, Stopping 2 s
-    train_seconds: float = 0.0  # wall-clock Training phase; 0: from N
+    # Jobs train "for a day" until step 6 ends their training: a Training phase sized in
+    # advance from an assumed creation rate ran out mid-run at N = 10,000 on a loaded
+    # machine, and jobs completed inside the steady window.
+    train_seconds: float = 86400.0
+    finish_spread: float = 0.0  # seconds over which training ends; 0: as long as creation took
     delete_share: float = 0.1
     steady_seconds: float = 90.0
     restart_window: float = 60.0
@@ -71,14 +77,6 @@ class RunConfig:
     def label(self) -> str:
         return f"{'faults-' if self.faults else ''}{self.n}-{self.design}"
 
-    @property
-    def training(self) -> float:
-        # Long enough that creation, deletion, the steady window and the restart all happen
-        # while every job trains; creation is assumed no slower than 15 resources/s.
-        return self.train_seconds or 120.0 + self.steady_seconds + 2 * self.restart_window + (
-            self.n / 15.0
-        )
-
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -87,7 +85,7 @@ def log(message: str) -> None:
 def manifest(index: int, cfg: RunConfig) -> dict[str, Any]:
     return manifests.manifest(
         f"job-{index:05d}",
-        fate={"duration-seconds": str(round(cfg.training / cfg.time_scale))},
+        fate={"duration-seconds": str(round(cfg.train_seconds / cfg.time_scale))},
         stoppingCondition={"maxRuntimeInSeconds": 2419200},
     )
 
@@ -228,8 +226,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         "n": cfg.n,
         "design": cfg.design,
         "faults": cfg.faults,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.__dict__.items()}
-        | {"training_seconds": cfg.training},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.__dict__.items()},
     }
     phases: dict[str, float] = {}
     with stack.control_plane(cfg.workdir / "controlplane") as plane:
@@ -371,13 +368,21 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             }
             log(f"{cfg.label}: restart caught up in {waited:.1f}s, calls {upto['by_operation']}")
 
+            spread = cfg.finish_spread or phases["all_created_seen"] - phases["start"]
+            told = emulator.admin(
+                "finish-training", {"region": "us-east-1", "spreadSeconds": spread}
+            )["jobs"]
+            phases["finish_training"] = time.time()
+            result["finish"] = {"jobs": told, "spread_seconds": round(spread, 1)}
+            log(f"{cfg.label}: training ends for {told} jobs over {spread:.0f}s")
+
             def finished() -> bool:
                 latest, alive = watch.latest(), watch.alive()
                 return len(alive) == cfg.n - len(doomed) and all(
                     s.secondary in TERMINAL for name, s in latest.items() if name in alive
                 )
 
-            wait_for(finished, cfg.training + 1800, "all finished")
+            wait_for(finished, spread + 1800, "all finished")
             time.sleep(5)
             phases["end"] = time.time()
             total = diff(emulator.counters(), {})
@@ -437,7 +442,9 @@ def main() -> None:
         "--faults", action="store_true", help="throttling, 5%% 5xx, 200 ms, API restart"
     )
     parser.add_argument("--time-scale", type=float, default=0.1)
-    parser.add_argument("--train-seconds", type=float, default=0.0)
+    parser.add_argument(
+        "--finish-spread", type=float, default=0.0, help="seconds; 0: as long as creation took"
+    )
     parser.add_argument("--steady-seconds", type=float, default=90.0)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/smop-bench"))
     args = parser.parse_args()
@@ -450,7 +457,7 @@ def main() -> None:
                 workdir=args.workdir
                 / f"{'faults-' if args.faults else ''}{n}-{design}-{int(time.time())}",
                 time_scale=args.time_scale,
-                train_seconds=args.train_seconds,
+                finish_spread=args.finish_spread,
                 steady_seconds=args.steady_seconds,
                 faults=args.faults,
             )

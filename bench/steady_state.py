@@ -94,9 +94,7 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"n": n}
     # The manifests of bench.scale, with a Training phase of about a day of wall-clock time.
-    jobs_cfg = scale.RunConfig(
-        n=n, design="ours", workdir=workdir, time_scale=cfg.time_scale, train_seconds=86400.0
-    )
+    jobs_cfg = scale.RunConfig(n=n, design="ours", workdir=workdir, time_scale=cfg.time_scale)
     with stack.control_plane(workdir / "controlplane") as plane:
         for path in sorted((stack.REPO / "crds").glob("*.yaml")):
             plane.kubectl("apply", "--server-side", "-f", str(path))
