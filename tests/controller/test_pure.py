@@ -169,3 +169,18 @@ def test_errors_are_classified(error: Exception, kind: type, code: str | None) -
         assert classified.code == code
     if isinstance(classified, errors.TransientError):
         assert not isinstance(classified, errors.PermanentError)
+
+
+@pytest.mark.parametrize(
+    ("status", "terminal"),
+    [
+        ({"phase": "Completed"}, True),
+        ({"phase": "InProgress", "trainingJobStatus": "InProgress"}, False),
+        ({"phase": "Stopping", "trainingJobStatus": "Stopping"}, False),
+        # A phase written late over SageMaker's word: the job has ended all the same.
+        ({"phase": "Stopping", "trainingJobStatus": "Stopped"}, True),
+        ({}, False),
+    ],
+)
+def test_terminal_by_phase_or_by_sagemakers_status(status: dict[str, str], terminal: bool) -> None:
+    assert conditions.is_terminal(status) is terminal

@@ -39,7 +39,12 @@ def phase_of(training_job_status: str | None) -> Phase:
 
 
 def is_terminal(status: Mapping[str, Any]) -> bool:
-    return status.get("phase") in TERMINAL_PHASES
+    # SageMaker's own status counts too: a phase written late by another writer must not
+    # keep a finished job "running" (and its resource's finalizer held) for ever.
+    return (
+        status.get("phase") in TERMINAL_PHASES
+        or status.get("trainingJobStatus") in TERMINAL_STATUSES
+    )
 
 
 def with_condition(

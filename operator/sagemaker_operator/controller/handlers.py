@@ -17,7 +17,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import observer, owned, reconcile, statuses
+from sagemaker_operator.controller import conditions, observer, owned, reconcile, statuses
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.sagemaker import errors
 
@@ -72,6 +72,29 @@ async def _write_status_first(
     try:
         await runtime.kube.patch_status(str(meta.namespace), str(meta.name), outcome.status)
     except ApiException as error:  # the API server's trouble is transient for us
+        raise kopf.TemporaryError(
+            f"could not write status: {error.status} {error.reason}", delay=1.0
+        ) from error
+    return reconcile.Outcome({}, outcome.events)
+
+
+async def _write_status_unless_terminal(
+    runtime: Runtime, outcome: reconcile.Outcome, body: kopf.Body
+) -> reconcile.Outcome:
+    """Write a delete's status (``Stopping``) now, unless the job's status is terminal by then.
+
+    The poller can see the job stopped between StopTrainingJob and kopf's own status patch
+    (a stop takes seconds); kopf's patch then put ``phase: Stopping`` over ``Stopped``, for
+    good, since nothing changes afterwards (8 of 1,000 deletions at N = 10,000 waited so).
+    """
+    if not outcome.status:
+        return outcome
+    meta = body.metadata
+    try:
+        await runtime.kube.patch_status_unless(
+            str(meta.namespace), str(meta.name), outcome.status, refuse=conditions.is_terminal
+        )
+    except ApiException as error:
         raise kopf.TemporaryError(
             f"could not write status: {error.status} {error.reason}", delay=1.0
         ) from error
@@ -173,7 +196,7 @@ async def stop_training_job(
         deletion = await reconcile.delete(runtime, _resource(body, spec, status))
     except errors.TransientError as error:
         raise _retry_later(runtime, error, "delete", retry, body, patch, status) from error
-    _apply(deletion.outcome, body, patch)
+    _apply(await _write_status_unless_terminal(runtime, deletion.outcome, body), body, patch)
     if not deletion.release:
         # No AWS call while waiting: the poller writes the terminal status, and this retry
         # (an async sleep in kopf, no worker held) only reads it back from the resource.

@@ -17,7 +17,7 @@ import asyncio
 import datetime
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from sagemaker_operator import names
 
 logger = logging.getLogger(__name__)
 EventType = Literal["Normal", "Warning"]
+CONFLICT_RETRIES = 5
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 4) -> k8s.ApiClient:
@@ -91,6 +92,51 @@ class Kube:
                 return False
             raise
         return True
+
+    async def patch_status_unless(
+        self,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        refuse: Callable[[Mapping[str, Any]], bool],
+    ) -> bool:
+        """Merge-patch the status unless ``refuse`` holds for the status as it is now.
+
+        Read, check and write under the resource's version (a conflict reads again), so a
+        status someone wrote meanwhile is never overwritten with an older idea: the delete
+        handler's ``Stopping`` must not land after the poller has written ``Stopped``.
+        False if refused or the resource is gone.
+        """
+        for _attempt in range(CONFLICT_RETRIES):
+            try:
+                found = await self._run(
+                    self._objects.get_namespaced_custom_object_status,
+                    names.GROUP,
+                    names.VERSION,
+                    namespace,
+                    names.PLURAL,
+                    name,
+                )
+                if refuse(found.get("status") or {}):
+                    return False
+                version = found["metadata"]["resourceVersion"]
+                await self._run(
+                    self._objects.patch_namespaced_custom_object_status,
+                    names.GROUP,
+                    names.VERSION,
+                    namespace,
+                    names.PLURAL,
+                    name,
+                    {"metadata": {"resourceVersion": version}, "status": dict(status)},
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return False
+                if error.status == 409:
+                    continue  # written meanwhile: look again
+                raise
+            return True
+        raise ApiException(status=409, reason=f"status of {name} kept changing")
 
     def emit(self, ref: Mapping[str, Any], type_: EventType, reason: str, message: str) -> None:
         """Queue an Event about ``ref`` in the Event lane and return at once."""

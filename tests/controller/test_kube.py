@@ -1,0 +1,81 @@
+"""The operator's own status writes, against the real API server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from sagemaker_operator import names
+from sagemaker_operator.controller import conditions
+from sagemaker_operator.controller.kube import Kube, load_api_client
+from sagemaker_operator.devstack.controlplane import ControlPlane
+from tests.controller.helpers import apply, get, manifest
+
+pytestmark = pytest.mark.usefixtures("crd_installed")
+
+
+@pytest.fixture
+async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
+    found = Kube(load_api_client(str(control_plane.kubeconfig)))
+    yield found
+    found.close()
+
+
+async def test_a_late_stopping_never_overwrites_a_terminal_status(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    apply(control_plane, namespace, manifest("late"))
+    stopped = {"phase": "Stopped", "trainingJobStatus": "Stopped"}
+    assert await kube.patch_status(namespace, "late", stopped)
+
+    written = await kube.patch_status_unless(
+        namespace, "late", {"phase": "Stopping"}, refuse=conditions.is_terminal
+    )
+
+    assert written is False
+    assert get(control_plane, namespace, "late")["status"]["phase"] == "Stopped"
+
+
+async def test_a_running_job_gets_its_stopping_even_after_a_conflict(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    apply(control_plane, namespace, manifest("busy"))
+    assert await kube.patch_status(namespace, "busy", {"trainingJobStatus": "InProgress"})
+    looks: list[Mapping[str, Any]] = []
+
+    def refuse(status: Mapping[str, Any]) -> bool:
+        looks.append(dict(status))
+        if len(looks) == 1:
+            # Another writer moves the resource on between our read and our write: the
+            # write must conflict (409) and look again.
+            control_plane.kubectl(
+                "patch",
+                names.PLURAL,
+                "busy",
+                "-n",
+                namespace,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                '{"status": {"secondaryStatus": "Training"}}',
+            )
+        return conditions.is_terminal(status)
+
+    written = await kube.patch_status_unless(namespace, "busy", {"phase": "Stopping"}, refuse)
+
+    assert written is True
+    assert len(looks) == 2
+    assert looks[1]["secondaryStatus"] == "Training"
+    status = get(control_plane, namespace, "busy")["status"]
+    assert (status["phase"], status["secondaryStatus"]) == ("Stopping", "Training")
+
+
+async def test_a_gone_resource_is_not_written(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    written = await kube.patch_status_unless(
+        namespace, "never-was", {"phase": "Stopping"}, refuse=conditions.is_terminal
+    )
+    assert written is False
