@@ -46,6 +46,7 @@ from kubernetes.client.exceptions import ApiException
 from bench import stack
 from bench.watch import StatusWatch
 from sagemaker_operator import names
+from sagemaker_operator.config import Settings
 from sagemaker_operator.devstack import manifests
 from sagemaker_operator.emulator import lifecycle, store
 
@@ -53,6 +54,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "bench"
 MODULES = {"ours": "sagemaker_operator.cli", "baseline": "bench.baseline_operator"}
 TERMINAL = {"Completed", "Failed", "Stopped"}
+_SHIPPED = Settings.model_fields
+SETTLE_SECONDS = float(
+    _SHIPPED["clock_skew_seconds"].default + 2 * _SHIPPED["poll_interval_seconds"].default
+)
 
 
 @dataclass(frozen=True)
@@ -315,7 +320,9 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             result["delete_release_seconds"] = round(waited, 1)
             log(f"{cfg.label}: {len(doomed)} deleted and released in {waited:.0f}s")
 
-            time.sleep(15)  # let the deletes' stragglers settle before the steady window
+            # The stopped jobs stay in every listing window for one clock-skew overlap: wait
+            # that out, and two polls more, so the window counts steady state, not them.
+            time.sleep(SETTLE_SECONDS)
             before_steady = emulator.counters()
             phases["steady_start"] = time.time()
             time.sleep(cfg.steady_seconds)
