@@ -67,16 +67,15 @@ async def describe_timer(
     **_: Any,
 ) -> None:
     runtime: Runtime = memo.runtime
-    records = owned.record_of(
+    job = owned.record_of(
         namespace=str(meta.namespace),
         name=str(meta.name),
         uid=str(meta.uid),
         meta=meta,
         status=status,
     )
-    if not records:
+    if job is None:
         return  # no SageMaker job yet: the create handler's business
-    (job,) = records.values()
     if job.terminal:
         return
     try:

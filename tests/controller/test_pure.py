@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from sagemaker_operator.controller import conditions, jobnames, tenancy, transitions
+from sagemaker_operator.controller import conditions, jobnames, owned, tenancy, transitions
 from sagemaker_operator.sagemaker import errors
 
 UID = "0f3c2b1a-9d8e-4c7b-a6f5-e4d3c2b1a098"
@@ -184,3 +184,22 @@ def test_errors_are_classified(error: Exception, kind: type, code: str | None) -
 )
 def test_terminal_by_phase_or_by_sagemakers_status(status: dict[str, str], terminal: bool) -> None:
     assert conditions.is_terminal(status) is terminal
+
+
+def test_owned_index_keeps_the_latest_record_per_resource() -> None:
+    def record(uid: str, region: str, status: dict[str, str]) -> owned.OwnedJob | None:
+        meta = {"generation": 1, "creationTimestamp": "2026-11-29T10:00:00Z"}
+        full = {"trainingJobName": f"job-{uid}", "region": region, **status}
+        return owned.record_of(namespace="ns", name=uid, uid=uid, meta=meta, status=full)
+
+    index = owned.OwnedIndex()
+    index.put("a", record("a", "us-east-1", {"trainingJobArn": "arn-a"}))
+    index.put("b", record("b", "eu-west-1", {"trainingJobArn": "arn-b"}))
+    index.put("c", record("c", "us-east-1", {}))  # no job yet: not indexed
+    assert index.regions() == {"us-east-1", "eu-west-1"}
+    assert [job.job_name for job in index.in_region("us-east-1")] == ["job-a"]
+
+    index.put("a", record("a", "us-east-1", {"trainingJobArn": "arn-a", "phase": "Completed"}))
+    assert [job.terminal for job in index.in_region("us-east-1")] == [True]
+    index.forget("b")
+    assert (len(index), index.regions()) == (1, {"us-east-1"})

@@ -137,11 +137,25 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return kopf.login_with_kubeconfig(**kwargs)
 
 
-@kopf.index(*RESOURCE)
+@kopf.on.event(*RESOURCE, id="owned-jobs")
 def owned_jobs(
-    namespace: str | None, name: str, uid: str, meta: kopf.Meta, status: kopf.Status, **_: Any
-) -> dict[owned.Key, owned.OwnedJob] | None:
-    return owned.record_of(namespace=str(namespace), name=name, uid=uid, meta=meta, status=status)
+    type: str | None,  # kopf's keyword
+    namespace: str | None,
+    name: str,
+    uid: str,
+    meta: kopf.Meta,
+    status: kopf.Status,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    index = _runtime(memo).owned
+    if type == "DELETED":
+        index.forget(uid)
+        return
+    index.put(
+        uid,
+        owned.record_of(namespace=str(namespace), name=name, uid=uid, meta=meta, status=status),
+    )
 
 
 @kopf.on.create(*RESOURCE, id="create-training-job")
@@ -206,16 +220,16 @@ async def stop_training_job(
         )
 
 
-@kopf.on.startup()  # type: ignore[arg-type]  # kopf passes indices by name
-async def start_pollers(memo: kopf.Memo, owned_jobs: kopf.Index[Any, Any], **_: Any) -> None:
+@kopf.on.startup()
+async def start_pollers(memo: kopf.Memo, **_: Any) -> None:
     """One poller per region that has owned jobs; a supervisor adds pollers as regions appear."""
     runtime = _runtime(memo)
-    runtime.tasks["supervisor"] = asyncio.create_task(_supervise(runtime, owned_jobs))
+    runtime.tasks["supervisor"] = asyncio.create_task(_supervise(runtime, runtime.owned))
 
 
-async def _supervise(runtime: Runtime, index: kopf.Index[Any, Any]) -> None:
+async def _supervise(runtime: Runtime, index: owned.OwnedIndex) -> None:
     while True:
-        for region in owned.regions(index) - set(runtime.pollers):
+        for region in index.regions() - set(runtime.pollers):
             poller = observer.RegionPoller(
                 runtime.clients[region],
                 index,

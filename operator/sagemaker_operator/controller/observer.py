@@ -38,7 +38,7 @@ class RegionPoller:
     def __init__(
         self,
         client: RegionClient,
-        index: Mapping[owned.Key, Any],
+        index: owned.OwnedIndex,
         apply: Apply,
         *,
         interval: float,
@@ -86,9 +86,7 @@ class RegionPoller:
         """One listing window; describes and applies what changed. Raises on SageMaker errors."""
         cycle_start = datetime.datetime.now(datetime.UTC)
         running = {
-            job.job_name: job
-            for job in owned.in_region(self._index, self.region)
-            if not job.terminal
+            job.job_name: job for job in self._index.in_region(self.region) if not job.terminal
         }
         self._forget_all_but(running)
         self._report_counts()
@@ -201,7 +199,7 @@ class RegionPoller:
 
     def _report_counts(self) -> None:
         counts: dict[str, int] = {}
-        for job in owned.in_region(self._index, self.region):
+        for job in self._index.in_region(self.region):
             key = str(job.status.get("trainingJobStatus") or job.status.get("phase") or "Unknown")
             counts[key] = counts.get(key, 0) + 1
         for status in ("InProgress", "Stopping", "Completed", "Failed", "Stopped"):

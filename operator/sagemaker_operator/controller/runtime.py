@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from sagemaker_operator.config import Settings
-from sagemaker_operator.controller import observer, tenancy
+from sagemaker_operator.controller import observer, owned, tenancy
 from sagemaker_operator.controller.kube import Kube
 from sagemaker_operator.sagemaker.client import SageMakerClients
 
@@ -24,6 +24,7 @@ class Runtime:
     clients: SageMakerClients
     kube: Kube
     default_region: str | None
+    owned: owned.OwnedIndex = field(default_factory=owned.OwnedIndex)
     pollers: dict[str, observer.RegionPoller] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
