@@ -34,7 +34,9 @@ def _get(result: dict[str, Any] | None, *path: str) -> Any:
 
 
 ROWS: list[tuple[str, tuple[str, ...]]] = [
-    ("steady SageMaker calls/min", ("steady", "total_per_minute")),
+    ("steady SageMaker calls/min, 90 s window", ("steady", "total_per_minute")),
+    ("  of which full-sweep pages in the window", ("steady", "full_sweep_pages")),
+    ("  steady calls/min without the sweep", ("steady", "per_minute_without_sweeps")),
     ("DescribeTrainingJob per job (whole run)", ("describes_per_job",)),
     ("SageMaker calls per job (whole run)", ("calls_per_job",)),
     ("time to all created (s)", ("jobs", "time_to_all_created")),

@@ -300,3 +300,13 @@ def _stop(popen: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> N
     except subprocess.TimeoutExpired:
         popen.kill()
         popen.wait()
+
+
+def poller_pages(metrics: dict[str, float]) -> dict[str, float]:
+    """The poller's ListTrainingJobs pages by sweep kind, from the operator's /metrics."""
+    found: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key.startswith("sagemaker_operator_poller_pages_total{"):
+            kind = key.split('sweep="', 1)[1].split('"', 1)[0]
+            found[kind] = found.get(kind, 0.0) + value
+    return found

@@ -79,16 +79,6 @@ def operator_settings(cfg: Config) -> dict[str, str]:
     }
 
 
-def pages(metrics: dict[str, float]) -> dict[str, float]:
-    """The poller's ListTrainingJobs pages by sweep kind, from the operator's /metrics."""
-    found: dict[str, float] = {}
-    for key, value in metrics.items():
-        if key.startswith("sagemaker_operator_poller_pages_total{"):
-            kind = key.split('sweep="', 1)[1].split('"', 1)[0]
-            found[kind] = found.get(kind, 0.0) + value
-    return found
-
-
 def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
     workdir = cfg.workdir / f"{n}-{int(time.time())}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -131,12 +121,12 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
             log(f"N={n}: all Training after {result['all_training_after']}s; settling {settle}s")
             time.sleep(settle)
 
-            before, pages_before = emulator.counters(), pages(operator.metrics())
+            before, pages_before = emulator.counters(), stack.poller_pages(operator.metrics())
             shown_before = sum(len(h) for h in watch.seen.values())
             t0 = time.time()
             time.sleep(cfg.steady_seconds)
             t1 = time.time()
-            after, pages_after = emulator.counters(), pages(operator.metrics())
+            after, pages_after = emulator.counters(), stack.poller_pages(operator.metrics())
             shown_after = sum(len(h) for h in watch.seen.values())
             minutes = (t1 - t0) / 60
             calls = scale.diff(after, before)
