@@ -74,10 +74,22 @@ def audit_counts(
     path: Path, since: float = 0.0, until: float = float("inf"), *, by_code: bool = False
 ) -> Counter[str]:
     """Completed requests of the operator's user by verb (or by HTTP status code), between
-    two wall-clock times."""
+    two wall-clock times.
+
+    Reads the files the API server rotated away too (``audit-<time>.log``, every 100 MB by
+    default): at N = 10,000 the log rotated mid-run and nine tenths of it went uncounted.
+    """
     counts: Counter[str] = Counter()
-    if not path.exists():
-        return counts
+    rotated = sorted(path.parent.glob(f"{path.stem}-*{path.suffix}"))
+    for part in [*rotated, path]:
+        if part.exists():
+            _count_file(part, counts, since, until, by_code=by_code)
+    return counts
+
+
+def _count_file(
+    path: Path, counts: Counter[str], since: float, until: float, *, by_code: bool
+) -> None:
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             try:
@@ -94,7 +106,6 @@ def audit_counts(
                 resource = entry.get("objectRef", {}).get("resource", "?")
                 sub = entry.get("objectRef", {}).get("subresource")
                 counts[f"{entry.get('verb')} {resource}{'/' + sub if sub else ''}"] += 1
-    return counts
 
 
 def _parse_stamp(value: str) -> float:
