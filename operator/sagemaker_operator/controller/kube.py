@@ -75,18 +75,21 @@ class Kube:
             executor or self._executor, functools.partial(fn, *args, **kwargs)
         )
 
+    async def _patch_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> Any:
+        return await self._run(
+            self._objects.patch_namespaced_custom_object_status,
+            names.GROUP,
+            names.VERSION,
+            namespace,
+            names.PLURAL,
+            name,
+            dict(body),
+        )
+
     async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
         """Merge-patch the status subresource; False if the resource is gone."""
         try:
-            await self._run(
-                self._objects.patch_namespaced_custom_object_status,
-                names.GROUP,
-                names.VERSION,
-                namespace,
-                names.PLURAL,
-                name,
-                {"status": dict(status)},
-            )
+            await self._patch_status(namespace, name, {"status": dict(status)})
         except ApiException as error:
             if error.status == 404:
                 return False
@@ -120,12 +123,8 @@ class Kube:
                 if refuse(found.get("status") or {}):
                     return False
                 version = found["metadata"]["resourceVersion"]
-                await self._run(
-                    self._objects.patch_namespaced_custom_object_status,
-                    names.GROUP,
-                    names.VERSION,
+                await self._patch_status(
                     namespace,
-                    names.PLURAL,
                     name,
                     {"metadata": {"resourceVersion": version}, "status": dict(status)},
                 )
