@@ -6,10 +6,16 @@ given, as two replicas of the Deployment would. kopf pauses every peer on a prio
 this proves each process draws its own: exactly one reconciles (one CreateTrainingJob per
 resource, and the standby's own metrics show no SageMaker call), and when the active one is
 killed, the standby takes over once its lease lapses.
+
+Which peer is active is read from the peering object (both live, the higher priority wins),
+not from kopf's "Pausing operations" line: a peer configured with a peering name starts
+paused, so a standby that starts after the active one never logs that line.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +27,7 @@ from tests.controller.helpers import apply, eventually, manifest, wait_phase
 from tests.helm.chart import Release, helm, install_chart, render
 from tests.plugins.operator import OperatorProcess, StartOperator
 
-PAUSED = "Pausing operations in favour of"
+PRIORITY = re.compile(r"Peering as '[^']+' with priority (\d+)\.")
 LIFETIME = 5  # seconds; the chart's default is 60
 CALLS = "sagemaker_operator_sagemaker_calls_total{"
 
@@ -67,6 +73,21 @@ def chart_env(release: Release, namespace: str) -> dict[str, str]:
     return {key.lower(): env[prefix + key] for key in wanted}
 
 
+def priority(operator: OperatorProcess) -> int:
+    found = eventually(lambda: PRIORITY.search(operator.log()))
+    return int(found.group(1))
+
+
+def live_priorities(control_plane: ControlPlane, namespace: str, name: str) -> list[int]:
+    """The priorities in the peering object's status: each peer's keep-alive record."""
+    peering = json.loads(
+        control_plane.kubectl(
+            "get", "kopfpeering", name, f"--namespace={namespace}", "--output=json"
+        ).stdout
+    )
+    return sorted(int(peer["priority"]) for peer in peering.get("status", {}).values())
+
+
 def sagemaker_calls(operator: OperatorProcess) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -93,12 +114,18 @@ def test_one_of_two_peers_reconciles_and_the_other_takes_over(
         )
         for _ in range(2)
     ]
-    # Exactly one pauses in favour of the other (a tie would pause both).
-    paused = eventually(lambda: [p for p in peers if PAUSED in p.log()], timeout=30)
-    assert len(paused) == 1
-    (standby,) = paused
-    (active,) = [p for p in peers if p is not standby]
-    assert PAUSED not in active.log()
+    # Each drew its own priority (a tie would pause both) and both keep a lease.
+    priorities = [priority(p) for p in peers]
+    assert priorities[0] != priorities[1]
+    eventually(
+        lambda: (
+            live_priorities(control_plane, namespace, settings["peering_name"])
+            == sorted(priorities)
+        ),
+        timeout=30,
+    )
+    active, standby = sorted(peers, key=priority, reverse=True)
+    assert "Pausing" not in active.log()
 
     count = 3
     apply(control_plane, namespace, *(manifest(f"ha-{i}") for i in range(count)))
