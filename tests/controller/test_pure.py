@@ -201,5 +201,5 @@ def test_owned_index_keeps_the_latest_record_per_resource() -> None:
 
     index.put("a", record("a", "us-east-1", {"trainingJobArn": "arn-a", "phase": "Completed"}))
     assert [job.terminal for job in index.in_region("us-east-1")] == [True]
-    index.forget("b")
+    index.put("b", None)  # deleted
     assert (len(index), index.regions()) == (1, {"us-east-1"})

@@ -143,10 +143,6 @@ class Kube:
         self._pending.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._pending.discard)
 
-    @property
-    def events_pending(self) -> int:
-        return len(self._pending)
-
     async def event(
         self, ref: Mapping[str, Any], type_: EventType, reason: str, message: str
     ) -> None:

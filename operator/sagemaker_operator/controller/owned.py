@@ -122,9 +122,6 @@ class OwnedIndex:
         else:
             self._by_uid[uid] = record
 
-    def forget(self, uid: str) -> None:
-        self._by_uid.pop(uid, None)
-
     def in_region(self, region: str) -> list[OwnedJob]:
         return [job for job in self._by_uid.values() if job.region == region]
 
