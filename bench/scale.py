@@ -273,6 +273,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         threading.Thread(target=sample, daemon=True).start()
         try:
             log(f"{cfg.label}: creating {cfg.n} TrainingJobs")
+            cycles_before = stack.poller_cycles(operator.metrics())
             phases["start"] = time.time()
             applied = create_all(api, cfg)
             phases["applied"] = time.time()
@@ -308,6 +309,12 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
 
             wait_for(training, 1800, "all training")
             phases["all_training"] = time.time()
+            # Whether the poller kept up during the burst: a cycle longer than the interval
+            # is what delays the Training status of jobs created mid-burst.
+            result["poller_cycles_creation"] = stack.cycle_summary(
+                cycles_before, stack.poller_cycles(operator.metrics())
+            )
+            log(f"{cfg.label}: poller cycles in creation {result['poller_cycles_creation']}")
 
             doomed = sorted(applied)[: int(cfg.n * cfg.delete_share)]
             objects = k8s.CustomObjectsApi(api)

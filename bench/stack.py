@@ -321,3 +321,43 @@ def poller_pages(metrics: dict[str, float]) -> dict[str, float]:
             kind = key.split('sweep="', 1)[1].split('"', 1)[0]
             found[kind] = found.get(kind, 0.0) + value
     return found
+
+
+def poller_cycles(metrics: dict[str, float]) -> dict[str, float]:
+    """The poller's cycle-time histogram, summed over regions: count, sum, and cumulative
+    counts per bucket bound ("le")."""
+    prefix = "sagemaker_operator_poller_cycle_seconds"
+    found: dict[str, float] = {}
+    for key, value in metrics.items():
+        if key.startswith(prefix + "_bucket{"):
+            name = "le=" + key.split('le="', 1)[1].split('"', 1)[0]
+        elif key.startswith((prefix + "_count{", prefix + "_sum{")):
+            name = key[len(prefix) + 1 :].split("{", 1)[0]
+        else:
+            continue
+        found[name] = found.get(name, 0.0) + value
+    return found
+
+
+def cycle_summary(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """Cycles between two readings of poller_cycles: how many, mean seconds, and the
+    smallest bucket bound holding 50 % / 99 % / all of them (a histogram has no exact max)."""
+    count = after.get("count", 0.0) - before.get("count", 0.0)
+    if not count:
+        return {"cycles": 0}
+    bounds = sorted(
+        (float(key[3:]), after[key] - before.get(key, 0.0))
+        for key in after
+        if key.startswith("le=")
+    )
+
+    def bound_for(share: float) -> float:
+        return next(le for le, cumulative in bounds if cumulative >= share * count)
+
+    return {
+        "cycles": int(count),
+        "mean_seconds": round((after["sum"] - before.get("sum", 0.0)) / count, 2),
+        "p50_at_most": bound_for(0.5),
+        "p99_at_most": bound_for(0.99),
+        "max_at_most": bound_for(1.0),
+    }

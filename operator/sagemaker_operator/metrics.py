@@ -44,6 +44,13 @@ POLLER_PAGES = Counter(
     "ListTrainingJobs pages read by the pollers, by sweep kind (recent, full).",
     ["region", "sweep"],
 )
+POLLER_CYCLE = Histogram(
+    "sagemaker_operator_poller_cycle_seconds",
+    "How long a poller cycle took (list, describe, status writes), by region; above the poll "
+    "interval, changes wait longer than one interval to show.",
+    ["region"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
 POLLER_LAST_SUCCESS = Gauge(
     "sagemaker_operator_poller_last_success_timestamp_seconds",
     "When each region's poller last finished a cycle without error (Unix time).",

@@ -128,6 +128,10 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
     assert poll_errors == total(
         samples, P + "sagemaker_throttles_total", operation="list_training_jobs"
     )
+    # Cycle time: observed for every successful cycle.
+    cycles = total(samples, P + "poller_cycle_seconds_count", region="us-east-1")
+    assert cycles > 0
+    assert total(samples, P + "poller_cycle_seconds_sum", region="us-east-1") > 0
     last = total(samples, P + "poller_last_success_timestamp_seconds", region="us-east-1")
     assert time.time() - 60 < last <= time.time()
 

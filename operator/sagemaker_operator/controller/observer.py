@@ -63,7 +63,7 @@ class RegionPoller:
         while True:
             started = time.monotonic()
             try:
-                await self.cycle()
+                described = await self.cycle()
             except Exception as error:
                 # A SageMaker or Kubernetes fault must not end the loop: back off and go on.
                 if not isinstance(error, errors.SageMakerError):
@@ -79,11 +79,23 @@ class RegionPoller:
                 continue
             self.failures = 0
             self.last_progress = time.monotonic()
+            took = self.last_progress - started
+            metrics.POLLER_CYCLE.labels(self.region).observe(took)
+            if took > self._interval:
+                logger.info(
+                    "poller %s: cycle took %.1fs (%d jobs described), longer than the %.0fs "
+                    "interval",
+                    self.region,
+                    took,
+                    described,
+                    self._interval,
+                )
             metrics.POLLER_LAST_SUCCESS.labels(self.region).set(time.time())
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
-    async def cycle(self) -> None:
-        """One listing window; describes and applies what changed. Raises on SageMaker errors."""
+    async def cycle(self) -> int:
+        """One listing window; describes and applies what changed; returns how many jobs it
+        described. Raises on SageMaker errors."""
         cycle_start = datetime.datetime.now(datetime.UTC)
         running = {
             job.job_name: job for job in self._index.in_region(self.region) if not job.terminal
@@ -92,7 +104,7 @@ class RegionPoller:
         self._report_counts()
         if not running:
             self._last_cycle_start = cycle_start
-            return
+            return 0
 
         full = time.monotonic() - self._last_full_sweep >= self._full_sweep_interval
         uncovered = [job for name, job in running.items() if full or name not in self._covered]
@@ -125,6 +137,7 @@ class RegionPoller:
         self._last_cycle_start = cycle_start
         if full:
             self._last_full_sweep = time.monotonic()
+        return len(changed) + len(gone)
 
     async def _list_since(self, since: datetime.datetime, *, sweep: str) -> Any:
         # Empty pages can still carry a NextToken (SageMaker filters after paging): walk on.
