@@ -79,7 +79,8 @@ async def describe_timer(
     if job.terminal:
         return
     try:
-        description: Any = await runtime.clients[job.region].describe(job.job_name)
+        # The pollers' lane, as ours observes on: the designs differ in what they call.
+        description: Any = await runtime.clients.polling(job.region).describe(job.job_name)
     except errors.JobNotFoundError:
         description = None
     except errors.TransientError as error:

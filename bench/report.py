@@ -21,8 +21,9 @@ def load() -> dict[tuple[int, str], dict[str, Any]]:
         result = json.loads(path.read_text())
         if "design" not in result:
             continue  # bench.steady_state's results share the folder
-        if not result.get("faults"):
-            found[result["n"], result["design"]] = result
+        if result.get("faults") or _get(result, "config", "extra_settings"):
+            continue  # fault runs and tuning experiments are reported apart
+        found[result["n"], result["design"]] = result
     return found
 
 
@@ -54,6 +55,7 @@ ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("lag p50, p99 (s): Training (in the creation burst)", _step("Training")),
     ("lag p50, p99 (s): Completed (after the restart)", _step("Completed")),
     ("lag p50, p99 (s): Stopping (deletions)", _step("Stopping")),
+    ("poller cycles in the creation burst: count, mean s", ("poller_cycles_creation",)),
     ("transitions never shown", ("jobs", "transitions_never_shown")),
     ("Kubernetes requests per job", ("kube_requests", "per_job")),
     ("Kubernetes requests/min, steady", ("kube_requests", "steady_per_minute")),
@@ -74,6 +76,8 @@ def _cell(result: dict[str, Any] | None, path: tuple[str, ...]) -> str:
         return f"{value['lost']}, {value['duplicated']}, {value['orphans']}"
     if path[-1] == "create_latency" or path[-2:-1] == ("status_lag_by_step",):
         return f"{value.get('p50', '-')}, {value.get('p99', '-')}"
+    if path == ("poller_cycles_creation",):
+        return f"{value['cycles']}, {value.get('mean_seconds', '-')}" if value["cycles"] else "-"
     if path[-1] == "calls_until_caught_up":
         return str(value["by_operation"].get("DescribeTrainingJob", 0))
     return str(value)

@@ -77,10 +77,13 @@ class RunConfig:
     faults: bool = False
     calls_per_second: float = 200.0
     call_burst: int = 200
+    # Further operator settings (SAGEMAKER_OPERATOR_<KEY>), for experiments; the label says so.
+    extra_settings: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{'faults-' if self.faults else ''}{self.n}-{self.design}"
+        tuned = "".join(f"-{key}={value}" for key, value in self.extra_settings)
+        return f"{'faults-' if self.faults else ''}{self.n}-{self.design}{tuned}"
 
 
 def log(message: str) -> None:
@@ -254,7 +257,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
                 "calls_per_second": str(cfg.calls_per_second),
                 "call_burst": str(cfg.call_burst),
             }
-        )
+        ) | dict(cfg.extra_settings)
         operator = stack.Operator(
             cfg.workdir, kubeconfig, NAMESPACE, emulator.url, MODULES[cfg.design], settings
         ).start()
@@ -470,6 +473,13 @@ def main() -> None:
         "--finish-spread", type=float, default=0.0, help="seconds; 0: as long as creation took"
     )
     parser.add_argument("--steady-seconds", type=float, default=90.0)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an operator setting (e.g. thread_pool_size=32); repeatable",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/smop-bench"))
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
@@ -484,6 +494,7 @@ def main() -> None:
                 finish_spread=args.finish_spread,
                 steady_seconds=args.steady_seconds,
                 faults=args.faults,
+                extra_settings=tuple((k, v) for k, _, v in (kv.partition("=") for kv in args.set)),
             )
             result = run_one(cfg)
             out = RESULTS / f"{cfg.label}.json"

@@ -57,7 +57,9 @@ def main() -> None:
 )
 @click.option("--calls-per-second", type=float, help="SageMaker call budget per region.")
 @click.option("--call-burst", type=int, help="Burst size of the call budget.")
-@click.option("--thread-pool-size", type=int, help="Threads for blocking SageMaker calls.")
+@click.option(
+    "--thread-pool-size", type=int, help="Threads for SageMaker calls, and for status writes."
+)
 @click.option("--liveness-port", type=int, help="Port of /healthz (0: off).")
 @click.option("--metrics-port", type=int, help="Port of /metrics (0: off).")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))

@@ -56,7 +56,13 @@ class Settings(BaseSettings):
         5.0, gt=0, description="SageMaker calls per second per region, shared by every call."
     )
     call_burst: int = Field(10, ge=1, description="Burst size of the per-region call budget.")
-    thread_pool_size: int = Field(16, ge=1, description="Worker threads for blocking boto3 calls.")
+    thread_pool_size: int = Field(
+        16,
+        ge=1,
+        description="Threads for the handlers' blocking SageMaker calls, as many for their "
+        "Kubernetes calls, and as many again of each for the pollers'; also how many changed "
+        "jobs a poller describes and writes at once.",
+    )
     liveness_port: int = Field(8080, ge=0, description="Port of /healthz; 0 disables it.")
     metrics_port: int = Field(9090, ge=0, description="Port of /metrics; 0 disables it.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -130,7 +130,7 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.on.event(*RESOURCE, id="owned-jobs")
-def owned_jobs(
+async def owned_jobs(
     type: str | None,  # kopf's keyword
     namespace: str | None,
     name: str,
@@ -140,6 +140,8 @@ def owned_jobs(
     memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    # Async though it does no I/O: kopf runs a sync handler on its thread pool, a thread hop
+    # for every watch event of every resource.
     record = owned.record_of(namespace=str(namespace), name=name, uid=uid, meta=meta, status=status)
     _runtime(memo).owned.put(uid, None if type == "DELETED" else record)
 
@@ -218,10 +220,11 @@ async def _supervise(runtime: Runtime, index: owned.OwnedIndex) -> None:
     while True:
         for region in index.regions() - set(runtime.pollers):
             poller = observer.RegionPoller(
-                runtime.clients[region],
+                runtime.clients.polling(region),
                 index,
                 lambda job, description: _track(runtime, job, description),
                 interval=runtime.settings.poll_interval_seconds,
+                concurrency=runtime.settings.thread_pool_size,
                 full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
                 skew=runtime.settings.clock_skew_seconds,
             )
@@ -237,7 +240,7 @@ async def _track(
     patch = statuses.changed_members(job.status, outcome.status)
     if not patch:
         return
-    if not await runtime.kube.patch_status(job.namespace, job.name, patch):
+    if not await runtime.poll_kube.patch_status(job.namespace, job.name, patch):
         return  # the resource is gone
     metrics.STATUS_PATCHES.inc()
     modified = owned.parse_time((description or {}).get("LastModifiedTime"))
@@ -246,7 +249,7 @@ async def _track(
     # The status is written; its Events follow in their own lane, so the next job's status
     # patch does not wait behind them.
     for type_, reason, message in outcome.events:
-        runtime.kube.emit(job.ref, type_, reason, message)
+        runtime.poll_kube.emit(job.ref, type_, reason, message)
 
 
 @kopf.on.cleanup()
@@ -257,8 +260,9 @@ async def stop_tasks(memo: kopf.Memo, **_: Any) -> None:
     await asyncio.gather(*runtime.tasks.values(), return_exceptions=True)
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(EVENT_DRAIN_SECONDS):
-            await runtime.kube.drain()
+            await runtime.poll_kube.drain()
     runtime.kube.close()
+    runtime.poll_kube.close()
 
 
 @kopf.on.probe(id="pollers")

@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 # Called with the owned job and SageMaker's description (None: SageMaker no longer knows it).
 Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 PAGE_SIZE = 100
-DESCRIBE_CONCURRENCY = 16
 MAX_BACKOFF = 300.0
 
 
@@ -42,6 +41,7 @@ class RegionPoller:
         apply: Apply,
         *,
         interval: float,
+        concurrency: int,
         full_sweep_interval: float,
         skew: float,
     ) -> None:
@@ -50,6 +50,7 @@ class RegionPoller:
         self._index = index
         self._apply = apply
         self._interval = interval
+        self._concurrency = concurrency  # jobs described and written at once
         self._full_sweep_interval = full_sweep_interval
         self._skew = datetime.timedelta(seconds=skew)
         self._covered: set[str] = set()  # jobs a listing window has already included
@@ -81,8 +82,8 @@ class RegionPoller:
             self.last_progress = time.monotonic()
             took = self.last_progress - started
             metrics.POLLER_CYCLE.labels(self.region).observe(took)
-            if took > self._interval:
-                logger.info(
+            if took > self._interval:  # status is falling behind: worth a warning
+                logger.warning(
                     "poller %s: cycle took %.1fs (%d jobs described), longer than the %.0fs "
                     "interval",
                     self.region,
@@ -167,7 +168,7 @@ class RegionPoller:
         5 % errors the pollers fell minutes behind. Only when every Describe fails (SageMaker
         is down or throttling everything) does the cycle fail and back off.
         """
-        gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+        gate = asyncio.Semaphore(self._concurrency)
         failed: dict[str, Exception] = {}
 
         async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:

@@ -22,7 +22,8 @@ TENANCY_CACHE_SECONDS = 30.0
 class Runtime:
     settings: Settings
     clients: SageMakerClients
-    kube: Kube
+    kube: Kube  # the handlers' Kubernetes calls
+    poll_kube: Kube  # the pollers': a creation backlog must not hold their status writes back
     default_region: str | None
     owned: owned.OwnedIndex = field(default_factory=owned.OwnedIndex)
     pollers: dict[str, observer.RegionPoller] = field(default_factory=dict)
@@ -31,17 +32,24 @@ class Runtime:
     _tenancy_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings, kube: Kube) -> Runtime:
-        executor = ThreadPoolExecutor(settings.thread_pool_size, thread_name_prefix="sagemaker")
+    def create(cls, settings: Settings, kube: Kube, poll_kube: Kube) -> Runtime:
+        pool = settings.thread_pool_size
         clients = SageMakerClients(
             endpoint_url=settings.sagemaker_endpoint_url,
             calls_per_second=settings.calls_per_second,
             burst=settings.call_burst,
-            executor=executor,
-            pool_size=settings.thread_pool_size,
+            executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker"),
+            poll_executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker-poll"),
+            pool_size=pool,
         )
         region = settings.default_region or boto3.session.Session().region_name
-        return cls(settings=settings, clients=clients, kube=kube, default_region=region)
+        return cls(
+            settings=settings,
+            clients=clients,
+            kube=kube,
+            poll_kube=poll_kube,
+            default_region=region,
+        )
 
     async def allowance(self, namespace: str) -> tenancy.Allowance:
         """The namespace's allowance, cached briefly: one create costs no extra API reads.
