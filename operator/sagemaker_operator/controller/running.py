@@ -70,13 +70,15 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
     # NB: as many Kubernetes workers as SageMaker ones. With 4, a burst of changes (a thousand
     # jobs stopped at once) queued its status patches and Events behind 4 blocking requests:
     # 1,000 changes took 35 s to show, 7 poll intervals, with the operator mostly idle.
-    # The pollers get workers of their own (see Runtime.poll_kube).
+    # The pollers get workers of their own (see Runtime.poll_kube); only they post Events
+    # through a Kube, so only theirs needs connections for the Event lane.
     pool = settings.thread_pool_size
-    connections = pool + event_workers(pool)  # one per thread of both lanes
     runtime = Runtime.create(
         settings,
-        kube=Kube(load_api_client(kubeconfig, pool_size=connections), workers=pool),
-        poll_kube=Kube(load_api_client(kubeconfig, pool_size=connections), workers=pool),
+        kube=Kube(load_api_client(kubeconfig, pool_size=pool), workers=pool),
+        poll_kube=Kube(
+            load_api_client(kubeconfig, pool_size=pool + event_workers(pool)), workers=pool
+        ),
     )
     standalone = settings.standalone and not settings.peering_name
     priority = 0 if standalone else peering_priority(settings)
