@@ -1,7 +1,9 @@
 """The operator's settings: flags and environment, read once through pydantic-settings.
 
 Every setting has an environment twin named ``SAGEMAKER_OPERATOR_<FIELD>`` (the Helm chart
-sets those), and ``sagemaker-operator run`` has a flag for each; a flag wins over the
+sets those), and ``sagemaker-operator run`` has a flag for each, generated from the fields below
+(``settings_cli.py``): ``--<field-name>`` with dashes, its help the field's description. A field
+may name another spelling in ``json_schema_extra={"cli_flag": ...}``. A flag wins over the
 environment, the environment over the default. AWS credentials are never settings: they come
 from the standard AWS chain (IRSA / pod identity in a cluster, env or profile locally).
 """
@@ -24,9 +26,17 @@ class Settings(BaseSettings):
         None, description="SageMaker endpoint override, e.g. the emulator's URL."
     )
     namespaces: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Namespaces to watch (comma-separated); empty: all."
+        default_factory=list,
+        description="Namespaces to watch (repeat the flag; comma-separated in the environment); "
+        "none: all.",
+        json_schema_extra={"cli_flag": "--namespace"},
     )
-    standalone: bool = Field(True, description="Run without peering (a single replica).")
+    standalone: bool = Field(
+        True,
+        description="Run without peering (a single replica), or as a peer of an "
+        "active/standby pair.",
+        json_schema_extra={"cli_flag": "--standalone/--peering"},
+    )
     peering_name: str | None = Field(
         None, description="kopf peering name for an active/standby pair; implies not standalone."
     )
@@ -65,8 +75,14 @@ class Settings(BaseSettings):
     )
     liveness_port: int = Field(8080, ge=0, description="Port of /healthz; 0 disables it.")
     metrics_port: int = Field(9090, ge=0, description="Port of /metrics; 0 disables it.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO",
+        description="Level of kopf's and the operator's logs (botocore and boto3 never below "
+        "INFO: their DEBUG records carry credentials).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text, or as one JSON object each."
+    )
     operator_namespace: str = Field(
         "sagemaker-operator-system",
         description="Namespace of the operator itself, where the tenancy ConfigMap lives.",
