@@ -2,14 +2,15 @@
 
 This is what the AWS Controllers for Kubernetes SageMaker controller does (requeue each
 resource and call ``DescribeTrainingJob``), built from this operator's own parts so the
-benchmark compares *only* the observation strategy:
+benchmark compares *only* the observation strategy, chosen through the operator's one seam
+for it (``running.run(observation=...)``, reached from the command line through click's
+context object):
 
-- the real kopf handlers (create exactly once, update, stop on delete) are imported as they
-  are; the bulk poller's supervisor is replaced by a no-op, so no ``ListTrainingJobs`` runs;
+- the real kopf handlers (create exactly once, update, stop on delete) run as they are;
+- :class:`PerResourceObservation` starts no poller, so no ``ListTrainingJobs`` runs, and
+  tells deletions to describe a stopping job themselves (as ACK's requeue does);
 - a ``kopf.timer`` per resource (interval 30 s) describes its job while it is not terminal
-  and patches status when it changed, through the same :func:`reconcile.track`;
-- on delete, the real handler stops the job and then waits; with no poller to write the
-  terminal status, the wait describes the job each retry (as ACK's requeue does).
+  and patches status when it changed, through the same :func:`reconcile.track`.
 
 Run it exactly like the operator: ``python -m bench.baseline_operator run --kubeconfig ...``.
 """
@@ -23,38 +24,25 @@ from typing import Any
 import kopf
 
 from sagemaker_operator.cli import main
-from sagemaker_operator.controller import conditions, handlers, owned, reconcile, statuses
+from sagemaker_operator.controller import handlers, owned, reconcile
 from sagemaker_operator.controller.runtime import Runtime
+from sagemaker_operator.resource import conditions
 from sagemaker_operator.sagemaker import errors
 
 logger = logging.getLogger(__name__)
 INTERVAL = 30.0
-_real_delete = reconcile.delete
 
 
-async def _no_poller(runtime: Runtime, index: Any) -> None:
-    """Replaces the poller supervisor: the baseline observes per resource instead.
+class PerResourceObservation:
+    """No bulk pollers: each resource's timer observes its own job."""
 
-    It waits for ever, so the liveness probe (which checks the supervisor is alive) holds.
-    """
-    await asyncio.Event().wait()
+    describes_stopping_jobs = True
 
+    async def run(self, runtime: Runtime) -> None:
+        await asyncio.Event().wait()  # alive for ever, so the liveness probe holds
 
-async def _delete_by_describing(runtime: Runtime, resource: reconcile.Resource) -> Any:
-    """The real delete, but a pending stop is confirmed by a Describe, not by the poller."""
-    if resource.status.get("phase") == "Stopping" and resource.status.get("trainingJobArn"):
-        region = reconcile.region_of(runtime, resource) or ""
-        try:
-            description = await runtime.clients[region].describe(resource.job_name)
-        except errors.JobNotFoundError:
-            return reconcile.Deletion(True, reconcile.Outcome({}))
-        if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
-            final = statuses.observed(
-                description, resource.status, region=region, generation=resource.generation
-            )  # written with the finalizer's release, as the poller would have
-            return reconcile.Deletion(True, reconcile.Outcome(final))
-        return reconcile.Deletion(False, reconcile.Outcome({}))
-    return await _real_delete(runtime, resource)
+    def health(self, limit: float) -> dict[str, float]:
+        return {}
 
 
 @kopf.timer(*handlers.RESOURCE, id="describe-every-30s", interval=INTERVAL)
@@ -74,10 +62,8 @@ async def describe_timer(
         meta=meta,
         status=status,
     )
-    if job is None:
-        return  # no SageMaker job yet: the create handler's business
-    if job.terminal:
-        return
+    if job is None or job.terminal:
+        return  # no SageMaker job yet (the create handler's business), or nothing to see
     try:
         # The pollers' lane, as ours observes on: the designs differ in what they call.
         description: Any = await runtime.clients.polling(job.region).describe(job.job_name)
@@ -87,14 +73,11 @@ async def describe_timer(
         logger.warning("describe %s: %s (next tick retries)", job.job_name, error)
         return
     outcome = reconcile.track(job, description)
-    for key, value in statuses.changed_members(job.status, outcome.status).items():
+    for key, value in conditions.changed_members(job.status, outcome.status).items():
         patch.status[key] = value
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 
 
-handlers._supervise = _no_poller
-reconcile.delete = _delete_by_describing
-
 if __name__ == "__main__":
-    main()
+    main(obj={"observation": PerResourceObservation()})

@@ -17,10 +17,10 @@ import yaml
 
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
-from sagemaker_operator.resource import crd, status
+from sagemaker_operator.resource import crd, described
 from tests.plugins.controlplane import Kubectl
 from tests.resource import shapes
-from tests.resource.test_status import DESCRIPTION
+from tests.resource.test_described import DESCRIPTION
 
 ROOT = Path(__file__).resolve().parents[2]
 Spec = dict[str, Any]
@@ -416,7 +416,7 @@ def test_status_from_a_description_is_stored_whole(
     kubectl: Kubectl, namespace: str, trainingjob_crd: str
 ) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=_manifest("described", _minimal()))
-    written = status.status_from_description(DESCRIPTION)
+    written = described.status_from_description(DESCRIPTION)
     written.update(
         phase="Completed",
         logsUrl="https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1",

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from sagemaker_operator import names
-from sagemaker_operator.controller import conditions
 from sagemaker_operator.controller.kube import Kube, load_api_client
 from sagemaker_operator.devstack.controlplane import ControlPlane
+from sagemaker_operator.resource import conditions
 from tests.controller.helpers import apply, get, manifest
 
 pytestmark = pytest.mark.usefixtures("crd_installed")

@@ -12,13 +12,14 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sagemaker_operator.config import Settings
 from sagemaker_operator.controller import handlers
+from sagemaker_operator.controller.observation import BulkObservation
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import apply, eventually, manifest, wait_phase
@@ -179,16 +180,16 @@ def test_liveness_reports_the_pollers(
 probe: Any = handlers.pollers_alive  # kopf's decorator types it as an activity with a logger
 
 
-def _memo(*ages: float, supervisor_done: bool = False) -> Any:
+def _memo(*ages: float, observation_done: bool = False) -> Any:
     now = time.monotonic()
-    pollers = {
-        f"region-{i}": SimpleNamespace(last_progress=now - age) for i, age in enumerate(ages)
-    }
-    supervisor = SimpleNamespace(done=lambda: supervisor_done)
+    observation = BulkObservation()
+    for i, age in enumerate(ages):
+        observation.pollers[f"region-{i}"] = cast(Any, SimpleNamespace(last_progress=now - age))
+    task = SimpleNamespace(done=lambda: observation_done)
     runtime = SimpleNamespace(
         settings=Settings.model_validate({"poll_interval_seconds": 10}),
-        pollers=pollers,
-        tasks={"supervisor": supervisor},
+        observation=observation,
+        tasks={"observation": task},
     )
     return SimpleNamespace(runtime=runtime)
 
@@ -204,6 +205,6 @@ def test_the_probe_fails_when_a_poller_is_stuck() -> None:
         probe(memo=_memo(1.0, 601.0))
 
 
-def test_the_probe_fails_when_the_supervisor_has_stopped() -> None:
-    with pytest.raises(RuntimeError, match="supervisor has stopped"):
-        probe(memo=_memo(1.0, supervisor_done=True))
+def test_the_probe_fails_when_observation_has_stopped() -> None:
+    with pytest.raises(RuntimeError, match="observation has stopped"):
+        probe(memo=_memo(1.0, observation_done=True))

@@ -1,14 +1,13 @@
-"""Pure pieces of the reconciler: job names, phases, conditions, tenancy, events, errors."""
+"""Pure pieces of the reconciler: job names, phases, conditions, tenancy, events, the index."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from sagemaker_operator.controller import conditions, jobnames, owned, tenancy, transitions
-from sagemaker_operator.sagemaker import errors
+from sagemaker_operator.controller import news, owned, tenancy
+from sagemaker_operator.resource import conditions, jobnames
 
 UID = "0f3c2b1a-9d8e-4c7b-a6f5-e4d3c2b1a098"
 
@@ -123,52 +122,11 @@ def test_events_for_transitions() -> None:
         "failureReason": "AlgorithmError: bad data",
         "secondaryStatusTransitions": [{"status": "Failed", "statusMessage": "Training failed"}],
     }
-    assert transitions.events_between(old, new) == [
+    assert news.events_between(old, new) == [
         ("Normal", "SecondaryStatus", "Failed: Training failed"),
         ("Warning", "Failed", "AlgorithmError: bad data"),
     ]
-    assert transitions.events_between(new, new) == []
-
-
-def _client_error(code: str, message: str, status: int = 400) -> ClientError:
-    return ClientError(
-        cast(
-            Any,
-            {
-                "Error": {"Code": code, "Message": message},
-                "ResponseMetadata": {"HTTPStatusCode": status},
-            },
-        ),
-        "DescribeTrainingJob",
-    )
-
-
-@pytest.mark.parametrize(
-    ("error", "kind", "code"),
-    [
-        (_client_error("ThrottlingException", "Rate exceeded"), errors.ThrottlingError, None),
-        (
-            _client_error("ValidationException", "Requested resource not found."),
-            errors.JobNotFoundError,
-            None,
-        ),
-        (_client_error("ResourceInUse", "exists"), errors.NameInUseError, None),
-        (_client_error("ValidationException", "bad RoleArn"), errors.PermanentError, None),
-        (_client_error("ResourceLimitExceeded", "quota"), errors.PermanentError, None),
-        (_client_error("AccessDeniedException", "no"), errors.PermanentError, None),
-        (_client_error("InternalFailure", "oops", 500), errors.TransientError, None),
-        (_client_error("Whatever", "oops", 503), errors.TransientError, None),
-        (EndpointConnectionError(endpoint_url="http://x"), errors.TransientError, "NetworkError"),
-        (ParamValidationError(report="bad"), errors.PermanentError, "ValidationException"),
-    ],
-)
-def test_errors_are_classified(error: Exception, kind: type, code: str | None) -> None:
-    classified = errors.classify(error)
-    assert isinstance(classified, kind)
-    if code:
-        assert classified.code == code
-    if isinstance(classified, errors.TransientError):
-        assert not isinstance(classified, errors.PermanentError)
+    assert news.events_between(new, new) == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import pytest
 
-from sagemaker_operator.resource import model, naming, spec, status
+from sagemaker_operator.resource import described, model, naming, spec
 from tests.resource import shapes
 
 
@@ -56,9 +56,9 @@ def test_operator_fields_do_not_collide_with_sagemaker_members() -> None:
 
 
 def test_operator_status_fields_do_not_collide_with_described_members() -> None:
-    described = {naming.field_name(m) for m in model.describe_output().members}
-    assert not set(status.OPERATOR_STATUS_FIELDS) & described
-    assert set(status.DESCRIBED) <= set(model.describe_output().members)
+    members = {naming.field_name(m) for m in model.describe_output().members}
+    assert not set(described.OPERATOR_STATUS_FIELDS) & members
+    assert set(described.DESCRIBED) <= set(model.describe_output().members)
 
 
 def test_operator_fields_model_reads_a_spec() -> None:

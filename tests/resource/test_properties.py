@@ -8,7 +8,7 @@ from botocore import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sagemaker_operator.resource import crd, model, request, status
+from sagemaker_operator.resource import crd, described, model, request
 
 # Small sizes keep examples fast; the bounds themselves are the schema's.
 _MAX_ITEMS = 2
@@ -59,7 +59,7 @@ def from_schema(node: dict[str, Any]) -> st.SearchStrategy[Any]:
         return st.booleans()
     assert kind == "string", node
     if node.get("format") == "date-time":
-        return st.datetimes(timezones=st.just(datetime.UTC)).map(status.rfc3339)
+        return st.datetimes(timezones=st.just(datetime.UTC)).map(described.rfc3339)
     return _string(node)
 
 
@@ -98,7 +98,7 @@ def _from_shape(shape: model.Shape, depth: int = 0) -> st.SearchStrategy[Any]:
 def _described() -> st.SearchStrategy[dict[str, Any]]:
     shape = model.describe_output()
     return st.fixed_dictionaries(
-        {}, optional={m: _from_shape(shape.members[m]) for m in status.DESCRIBED}
+        {}, optional={m: _from_shape(shape.members[m]) for m in described.DESCRIBED}
     )
 
 
@@ -115,6 +115,6 @@ def _utc(value: Any) -> Any:
 @settings(max_examples=150, deadline=None)
 @given(description=_described())
 def test_status_round_trips_every_member_it_claims(description: dict[str, Any]) -> None:
-    result = status.status_from_description({**description, "ResponseMetadata": {}})
+    result = described.status_from_description({**description, "ResponseMetadata": {}})
     back = request.to_request(model.describe_output(), result)
     assert back == _utc(description)

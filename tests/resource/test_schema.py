@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 
-from sagemaker_operator.resource import crd, model, naming, patterns, schema, status, text
+from sagemaker_operator.resource import crd, described, model, naming, patterns, schema, text
 
 
 def _spec() -> dict[str, Any]:
@@ -46,8 +46,8 @@ def test_every_create_member_is_in_the_spec_schema() -> None:
 
 
 def test_describe_members_are_in_the_status_schema() -> None:
-    status_schema = status.status_schema()
-    for member in status.DESCRIBED:
+    status_schema = described.status_schema()
+    for member in described.DESCRIBED:
         seen: list[str] = []
         field = naming.field_name(member)
         _walk_both(
@@ -147,15 +147,15 @@ def test_every_kept_pattern_is_anchored() -> None:
 
 
 def test_status_schema_has_no_constraints_on_what_sagemaker_reports() -> None:
-    described = json.dumps(
+    reported = json.dumps(
         {
             k: v
-            for k, v in status.status_schema()["properties"].items()
-            if k not in status.OPERATOR_STATUS_FIELDS
+            for k, v in described.status_schema()["properties"].items()
+            if k not in described.OPERATOR_STATUS_FIELDS
         }
     )
     for keyword in ('"enum"', '"pattern"', '"maxLength"', '"required"', '"minimum"'):
-        assert keyword not in described
+        assert keyword not in reported
 
 
 def test_descriptions_are_plain_text() -> None:

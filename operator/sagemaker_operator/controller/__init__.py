@@ -1,1 +1,4 @@
-"""The reconciler: kopf handlers (thin), the index of owned jobs, status writing, tenancy."""
+"""The controller: kopf handlers (thin), the reconciler's decisions, observation, writes.
+
+See docs/architecture.md for the path of a manifest through these modules.
+"""

@@ -7,8 +7,7 @@ are written in the ``core/v1`` form kopf uses, so both kinds look alike in ``kub
 
 Events travel in a lane of their own, a smaller pool nobody awaits: when a thousand jobs change
 at once, the status patches (what ``kubectl wait`` and workflow engines read) go first, and the
-two Events of each change follow as the API server has room. Sharing one pool, the Events took
-two thirds of the writes and held the last status patch back by 2.4 poll intervals.
+Events of each change follow as the API server has room (docs/performance.md).
 """
 
 from __future__ import annotations

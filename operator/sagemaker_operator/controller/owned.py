@@ -5,12 +5,10 @@ it to know which jobs to look for in ``ListTrainingJobs`` and what status each r
 already shows, so a restart resumes from the resources' own status instead of describing
 every job again.
 
-It is not a ``kopf.index``: with an index, kopf holds every handler until the whole index is
-filled, and its start-up gate for that wakes every waiting object on each object indexed:
-O(N^2). A restart with 10,000 resources spent over ten minutes of the event loop on those
-wake-ups (py-spy: ``ToggleSet.make_toggle`` -> ``Condition.notify_all``), statuses minutes
-behind meanwhile. The pollers do not need a complete index: a job the index has not shown
-yet is covered by a later cycle, whose window reaches back to its watermark.
+It is not a ``kopf.index``: kopf holds every handler until an index is complete, and its
+start-up gate for that is O(N^2) in the number of resources (docs/performance.md). The
+pollers do not need a complete index: a job the index has not shown yet is covered by a
+later cycle, whose window reaches back to its watermark.
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_operator.controller import conditions
+from sagemaker_operator import names
+from sagemaker_operator.resource import conditions
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,6 @@ class OwnedJob:
     job_name: str
     generation: int | None
     status: Mapping[str, Any]
-    deleting: bool
     created_at: datetime.datetime
 
     @property
@@ -56,8 +54,6 @@ class OwnedJob:
     @property
     def ref(self) -> dict[str, Any]:
         """Enough of the object to address it and to post Events about it."""
-        from sagemaker_operator import names
-
         return {
             "apiVersion": names.API_VERSION,
             "kind": names.KIND,
@@ -101,7 +97,6 @@ def record_of(
         job_name=str(job_name),
         generation=meta.get("generation"),
         status=dict(status),
-        deleting=bool(meta.get("deletionTimestamp")),
         created_at=parse_time(meta.get("creationTimestamp")) or datetime.datetime.now(datetime.UTC),
     )
 

@@ -1,31 +1,34 @@
-"""The reconciler's decisions, free of kopf: create exactly once, update, stop on delete.
+"""The reconciler's decisions: create exactly once, update, stop on delete, track.
 
-Each function returns the status to write (or raises a transient :mod:`errors` class for the
-handler to retry), so the kopf handlers stay a thin translation layer.
+Each decision reads the resource, asks SageMaker through :mod:`ports` and returns an
+:class:`Outcome`: the status to write, the Events to post and, for a deletion, whether the
+finalizer may go. A transient fault is raised as an :mod:`errors` class for the caller to
+retry. Nothing here knows kopf, boto3 or the runtime; ``tests/reconciler`` holds a table of
+cases per decision.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import conditions, jobnames, owned, statuses, tenancy
-from sagemaker_operator.controller.runtime import Runtime
-from sagemaker_operator.controller.transitions import Event, events_between
+from sagemaker_operator.controller import owned, tenancy
+from sagemaker_operator.controller.news import Event, events_between
+from sagemaker_operator.controller.ports import Ports, SageMaker
+from sagemaker_operator.resource import conditions, jobnames
 from sagemaker_operator.resource import request as requests
 from sagemaker_operator.sagemaker import errors
 
-logger = logging.getLogger(__name__)
 ADOPT_ANNOTATION = f"{names.GROUP}/adopt"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    status: statuses.Status
-    events: list[Event] = field(default_factory=list)
+    status: conditions.Status = field(default_factory=dict)  # members to merge into status
+    events: tuple[Event, ...] = ()
+    release: bool = False  # deletions only: the finalizer may go
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,8 @@ class Resource:
 
     @property
     def job_name(self) -> str:
-        return (
-            str(self.status.get("trainingJobName"))
-            if self.status.get("trainingJobName")
-            else jobnames.job_name_of(self.spec, self.name, self.uid)
-        )
+        recorded = self.status.get("trainingJobName")
+        return str(recorded) if recorded else jobnames.job_name_of(self.spec, self.name, self.uid)
 
     def provenance(self) -> dict[str, str]:
         return {
@@ -54,36 +54,29 @@ class Resource:
         }
 
 
-def region_of(runtime: Runtime, resource: Resource) -> str | None:
+def region_of(ports: Ports, resource: Resource) -> str | None:
     return str(resource.spec.get("region") or resource.status.get("region") or "") or (
-        runtime.default_region
+        ports.default_region
     )
 
 
-async def create(runtime: Runtime, resource: Resource) -> Outcome:
+async def create(ports: Ports, resource: Resource) -> Outcome:
     """Make sure exactly one SageMaker job exists for the resource; return its status."""
     if resource.status.get("trainingJobArn"):
-        return Outcome({})  # created before a restart; the poller owns it from here
+        return Outcome()  # created before a restart; observation owns it from here
     job_name = resource.job_name
-    region = region_of(runtime, resource)
+    region = region_of(ports, resource)
     if region is None:
         return _refuse(
-            resource,
-            "NoRegion",
-            "spec.region is empty and the operator has no default region.",
-            job_name,
+            resource, "NoRegion", "spec.region is empty and the operator has no default region."
         )
-
-    refusal = tenancy.check(resource.spec, await runtime.allowance(resource.namespace))
+    refusal = tenancy.check(resource.spec, await ports.allowance(resource.namespace))
     if refusal is not None:
-        return _refuse(resource, refusal.reason, refusal.message, job_name, region)
+        return _refuse(resource, refusal.reason, refusal.message, region)
 
-    client = runtime.clients[region]
+    client = ports.sagemaker(region)
     # Look up first: a crash between CreateTrainingJob and the status write left a job behind.
-    try:
-        existing = await client.describe(job_name)
-    except errors.JobNotFoundError:
-        existing = None
+    existing = await _describe(client, job_name)
     if existing is None:
         try:
             request = requests.create_request(
@@ -92,210 +85,181 @@ async def create(runtime: Runtime, resource: Resource) -> Outcome:
         except requests.MappingError as error:
             # The schema should have refused this spec; retrying cannot make it fit the model.
             metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
-            return _refuse(resource, "InvalidSpec", str(error), job_name, region)
+            return _refuse(resource, "InvalidSpec", str(error), region)
         try:
-            arn = (await client.create(request))["TrainingJobArn"]
+            arn = str((await client.create(request))["TrainingJobArn"])
         except errors.NameInUseError:
-            existing = await client.describe(job_name)  # a racing creator: whose is it?
+            # A racing creator: whose is it? (It may be gone again: then try once more later.)
+            existing = await _describe(client, job_name)
+            if existing is None:
+                raise errors.TransientError(
+                    "ResourceInUse", f"{job_name} was in use but is not found now"
+                ) from None
         except errors.PermanentError as error:
             metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
-            return _refuse(resource, error.code, error.message, job_name, region)
+            return _refuse(resource, error.code, error.message, region)
         else:
             return Outcome(
-                statuses.created(
+                conditions.created(
                     job_name, arn, resource.status, region=region, generation=resource.generation
                 ),
-                [("Normal", "Created", f"Created SageMaker training job {job_name} in {region}.")],
+                (("Normal", "Created", f"Created SageMaker training job {job_name} in {region}."),),
             )
-    return await _claim(runtime, resource, existing, region)
+    return await _claim(client, resource, existing, region)
+
+
+async def _describe(client: SageMaker, job_name: str) -> Mapping[str, Any] | None:
+    try:
+        return await client.describe(job_name)
+    except errors.JobNotFoundError:
+        return None
 
 
 async def _claim(
-    runtime: Runtime, resource: Resource, description: Mapping[str, Any], region: str
+    client: SageMaker, resource: Resource, description: Mapping[str, Any], region: str
 ) -> Outcome:
     """Track an existing job if it is ours (uid tag) or the resource asks to adopt it."""
-    client = runtime.clients[region]
     arn = str(description["TrainingJobArn"])
     tags = await client.tags(arn)
-    status = statuses.observed(
+    status = conditions.observed(
         description, resource.status, region=region, generation=resource.generation
     )
     if tags.get(names.TAG_UID) == resource.uid:
-        return Outcome(
-            status,
-            [
-                (
-                    "Normal",
-                    "Adopted",
-                    f"Found this resource's job {resource.job_name} after a restart.",
-                )
-            ],
-        )
+        message = f"Found this resource's job {resource.job_name} after a restart."
+        return Outcome(status, (("Normal", "Adopted", message),))
     if resource.annotations.get(ADOPT_ANNOTATION) == "true":
-        await client.call(
-            "add_tags",
-            ResourceArn=arn,
-            Tags=[{"Key": key, "Value": value} for key, value in resource.provenance().items()],
-        )
-        return Outcome(
-            status, [("Normal", "Adopted", f"Tracking existing job {resource.job_name} as asked.")]
-        )
-    owner = tags.get(names.TAG_UID)
+        await client.add_tags(arn, resource.provenance())
+        message = f"Tracking existing job {resource.job_name} as asked."
+        return Outcome(status, (("Normal", "Adopted", message),))
+    owner = (
+        f"another resource ({tags.get(names.TAG_NAMESPACE)}/{tags.get(names.TAG_NAME)})"
+        if tags.get(names.TAG_UID)
+        else "no resource of this operator"
+    )
     message = (
         f"SageMaker training job {resource.job_name} already exists in {region} and belongs to "
-        + (
-            f"another resource ({tags.get(names.TAG_NAMESPACE)}/{tags.get(names.TAG_NAME)})"
-            if owner
-            else "no resource of this operator"
-        )
-        + f'; choose another spec.trainingJobName, or annotate {ADOPT_ANNOTATION}="true" '
-        "to track it."
+        f"{owner}; choose another spec.trainingJobName, or annotate {ADOPT_ANNOTATION}="
+        '"true" to track it.'
     )
-    return _refuse(resource, "NameConflict", message, resource.job_name, region)
+    return _refuse(resource, "NameConflict", message, region)
 
 
-def _refuse(
-    resource: Resource,
-    reason: str,
-    message: str,
-    job_name: str | None,
-    region: str | None = None,
-) -> Outcome:
-    return Outcome(
-        statuses.refused(
-            resource.status,
-            reason=reason,
-            message=message,
-            generation=resource.generation,
-            job_name=job_name,
-            region=region,
-        ),
-        [("Warning", reason, message)],
+def _refuse(resource: Resource, reason: str, message: str, region: str | None = None) -> Outcome:
+    status = conditions.refused(
+        resource.status,
+        reason=reason,
+        message=message,
+        generation=resource.generation,
+        job_name=resource.job_name,
+        region=region,
     )
+    return Outcome(status, (("Warning", reason, message),))
 
 
-async def update(runtime: Runtime, resource: Resource, old_spec: Mapping[str, Any]) -> Outcome:
+def _unsynced(resource: Resource, reason: str, message: str, event_reason: str) -> Outcome:
+    status = conditions.unsynced(
+        resource.status, reason=reason, message=message, generation=resource.generation
+    )
+    return Outcome(status, (("Warning", event_reason, message),))
+
+
+async def update(ports: Ports, resource: Resource, old_spec: Mapping[str, Any]) -> Outcome:
     """Send an allowed spec change through UpdateTrainingJob; report anything else."""
     if not resource.status.get("trainingJobArn") or conditions.is_terminal(resource.status):
-        return Outcome({})  # nothing to update: no job, or a finished one
+        return Outcome()  # nothing to update: no job, or a finished one
     try:
         request = requests.update_request(old_spec, resource.spec, job_name=resource.job_name)
     except requests.ImmutableFieldChanged as error:
         # The CRD's CEL rules refuse this at admission; reaching here means an older CRD.
         message = f"{error}; SageMaker cannot change these after creation, so they are ignored."
-        return Outcome(
-            statuses.unsynced(
-                resource.status,
-                reason="ImmutableFieldChanged",
-                message=message,
-                generation=resource.generation,
-            ),
-            [("Warning", "ImmutableFieldChanged", message)],
-        )
+        return _unsynced(resource, "ImmutableFieldChanged", message, "ImmutableFieldChanged")
+    resynced = conditions.resynced(resource.status, generation=resource.generation)
     if request is None:
-        return Outcome(statuses.resynced(resource.status, generation=resource.generation))
-    region = region_of(runtime, resource) or ""
+        return Outcome(resynced)
+    region = region_of(ports, resource) or ""
     try:
-        await runtime.clients[region].update(request)
+        await ports.sagemaker(region).update(request)
     except errors.PermanentError as error:
         metrics.RECONCILE_ERRORS.labels("update", "permanent").inc()
-        return Outcome(
-            statuses.unsynced(
-                resource.status,
-                reason=error.code,
-                message=error.message,
-                generation=resource.generation,
-            ),
-            [("Warning", "UpdateRefused", error.message)],
-        )
-    return Outcome(
-        statuses.resynced(resource.status, generation=resource.generation),
-        [("Normal", "Updated", f"Sent {', '.join(sorted(request))} to UpdateTrainingJob.")],
-    )
+        return _unsynced(resource, error.code, error.message, "UpdateRefused")
+    message = f"Sent {', '.join(sorted(request))} to UpdateTrainingJob."
+    return Outcome(resynced, (("Normal", "Updated", message),))
 
 
-@dataclass
-class Deletion:
-    release: bool
-    outcome: Outcome
+RELEASE = Outcome(release=True)
+WAIT = Outcome()
 
 
-async def delete(runtime: Runtime, resource: Resource) -> Deletion:
-    """Stop a running job; release the resource once SageMaker says it is terminal."""
+async def delete(ports: Ports, resource: Resource, *, describe_stopping: bool = False) -> Outcome:
+    """Stop a running job; release the resource once SageMaker says it is terminal.
+
+    A job asked to stop is waited for without a call: observation writes its terminal
+    status. ``describe_stopping`` (for an operator without bulk observation) describes it.
+    """
     if resource.spec.get("deletionPolicy") == "Retain":
-        return Deletion(
-            True,
-            Outcome(
-                {}, [("Normal", "Retained", "deletionPolicy is Retain: the job keeps running.")]
-            ),
-        )
-    region = region_of(runtime, resource)
+        message = "deletionPolicy is Retain: the job keeps running."
+        return Outcome(release=True, events=(("Normal", "Retained", message),))
+    region = region_of(ports, resource)
     if conditions.is_terminal(resource.status) or region is None:
-        return Deletion(True, Outcome({}))
-    client = runtime.clients[region]
+        return RELEASE
+    client = ports.sagemaker(region)
     job_name = resource.job_name
     if not resource.status.get("trainingJobArn"):
         # Deleted before the status recorded a job; one may exist if create crashed midway.
-        try:
-            description = await client.describe(job_name)
-        except errors.JobNotFoundError:
-            return Deletion(True, Outcome({}))
+        description = await _describe(client, job_name)
+        if description is None:
+            return RELEASE
         tags = await client.tags(str(description["TrainingJobArn"]))
         if tags.get(names.TAG_UID) != resource.uid:
-            return Deletion(True, Outcome({}))  # not ours: never stop someone else's job
+            return RELEASE  # not ours: never stop someone else's job
         if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
-            return Deletion(True, Outcome({}))
+            return RELEASE
     if resource.status.get("phase") == "Stopping":
-        return Deletion(False, Outcome({}))  # asked already; the poller reports when stopped
+        if not describe_stopping:
+            return WAIT  # asked already; observation reports when stopped
+        return await _confirm_stopped(client, resource, region)
     try:
         await client.stop(job_name)
     except errors.JobNotFoundError:
-        return Deletion(True, Outcome({}))
+        return RELEASE
     except errors.PermanentError as error:
         # SageMaker refuses to stop a job that already ended: describe to know for sure.
-        try:
-            description = await client.describe(job_name)
-        except errors.JobNotFoundError:
-            return Deletion(True, Outcome({}))
-        if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
-            return Deletion(True, Outcome({}))
+        description = await _describe(client, job_name)
+        if description is None or description.get("TrainingJobStatus") in (
+            conditions.TERMINAL_STATUSES
+        ):
+            return RELEASE
         metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
-        return Deletion(
-            False,
-            Outcome(
-                statuses.unsynced(
-                    resource.status,
-                    reason=error.code,
-                    message=error.message,
-                    generation=resource.generation,
-                ),
-                [("Warning", "StopRefused", error.message)],
-            ),
-        )
-    return Deletion(
-        False,
-        Outcome(
-            {"phase": "Stopping"},
-            [("Normal", "StopRequested", f"Asked SageMaker to stop {job_name}.")],
-        ),
+        return _unsynced(resource, error.code, error.message, "StopRefused")
+    message = f"Asked SageMaker to stop {job_name}."
+    return Outcome({"phase": "Stopping"}, (("Normal", "StopRequested", message),))
+
+
+async def _confirm_stopped(client: SageMaker, resource: Resource, region: str) -> Outcome:
+    description = await _describe(client, resource.job_name)
+    if description is None:
+        return RELEASE
+    if description.get("TrainingJobStatus") not in conditions.TERMINAL_STATUSES:
+        return WAIT
+    final = conditions.observed(
+        description, resource.status, region=region, generation=resource.generation
     )
+    return Outcome(final, release=True)
 
 
 def track(job: owned.OwnedJob, description: Mapping[str, Any] | None) -> Outcome:
-    """The poller's verdict for one described job: the new status and its events."""
+    """Observation's verdict for one described job (None: SageMaker no longer knows it)."""
     if description is None:
         message = f"SageMaker no longer knows training job {job.job_name} in {job.region}."
-        return Outcome(
-            statuses.refused(
-                job.status, reason="JobNotFound", message=message, generation=job.generation
-            ),
-            [("Warning", "JobNotFound", message)],
+        status = conditions.refused(
+            job.status, reason="JobNotFound", message=message, generation=job.generation
         )
-    new = statuses.observed(
+        return Outcome(status, (("Warning", "JobNotFound", message),))
+    new = conditions.observed(
         description,
         job.status,
         region=job.region,
         generation=job.generation,
         stop_requested=job.status.get("phase") == "Stopping",
     )
-    return Outcome(new, events_between(job.status, new))
+    return Outcome(new, tuple(events_between(job.status, new)))

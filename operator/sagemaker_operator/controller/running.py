@@ -12,7 +12,8 @@ import kopf
 from sagemaker_operator import metrics, names
 from sagemaker_operator.config import Settings
 from sagemaker_operator.controller.kube import Kube, event_workers, load_api_client
-from sagemaker_operator.controller.runtime import Runtime
+from sagemaker_operator.controller.observation import BulkObservation
+from sagemaker_operator.controller.runtime import Observation, Runtime
 
 logger = logging.getLogger(__name__)
 MAX_PRIORITY = 2**31 - 1
@@ -51,7 +52,17 @@ def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSett
     return settings
 
 
-def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
+def run(
+    settings: Settings,
+    *,
+    kubeconfig: str | None = None,
+    observation: Observation | None = None,
+) -> None:
+    """Run the operator until it is stopped.
+
+    ``observation`` is how statuses follow SageMaker; the default is the bulk pollers. It is
+    the benchmark's seam: its baseline passes a per-resource strategy here.
+    """
     kopf.configure(
         verbose=settings.log_level == "DEBUG",
         quiet=settings.log_level in ("WARNING", "ERROR"),
@@ -67,11 +78,10 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
     # Importing registers the handlers with kopf's default registry.
     from sagemaker_operator.controller import handlers  # noqa: F401
 
-    # NB: as many Kubernetes workers as SageMaker ones. With 4, a burst of changes (a thousand
-    # jobs stopped at once) queued its status patches and Events behind 4 blocking requests:
-    # 1,000 changes took 35 s to show, 7 poll intervals, with the operator mostly idle.
-    # The pollers get workers of their own (see Runtime.poll_kube); only they post Events
-    # through a Kube, so only theirs needs connections for the Event lane.
+    # NB: as many Kubernetes workers as SageMaker ones, or a burst of changes queues its status
+    # patches behind a few blocking requests (docs/performance.md). The pollers get workers of
+    # their own (Runtime.poll_kube); only they post Events through a Kube, so only theirs
+    # needs connections for the Event lane.
     pool = settings.thread_pool_size
     runtime = Runtime.create(
         settings,
@@ -79,6 +89,7 @@ def run(settings: Settings, *, kubeconfig: str | None = None) -> None:
         poll_kube=Kube(
             load_api_client(kubeconfig, pool_size=pool + event_workers(pool)), workers=pool
         ),
+        observation=observation or BulkObservation(),
     )
     standalone = settings.standalone and not settings.peering_name
     priority = 0 if standalone else peering_priority(settings)

@@ -6,16 +6,32 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 
 from sagemaker_operator.config import Settings
-from sagemaker_operator.controller import observer, owned, tenancy
+from sagemaker_operator.controller import owned, tenancy
 from sagemaker_operator.controller.kube import Kube
+from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.sagemaker.client import SageMakerClients
 
 TENANCY_CACHE_SECONDS = 30.0
+
+
+class Observation(Protocol):
+    """How resources' statuses follow SageMaker once their jobs exist.
+
+    ``run`` lasts as long as the operator; ``health`` answers the liveness probe (raising
+    when observation is stuck); ``describes_stopping_jobs`` tells deletions whether they must
+    describe a stopping job themselves (nothing else will report it stopped).
+    """
+
+    describes_stopping_jobs: bool
+
+    async def run(self, runtime: Runtime) -> None: ...
+
+    def health(self, limit: float) -> dict[str, float]: ...
 
 
 @dataclass
@@ -25,14 +41,16 @@ class Runtime:
     kube: Kube  # the handlers' Kubernetes calls
     poll_kube: Kube  # the pollers': a creation backlog must not hold their status writes back
     default_region: str | None
+    observation: Observation
     owned: owned.OwnedIndex = field(default_factory=owned.OwnedIndex)
-    pollers: dict[str, observer.RegionPoller] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _tenancy_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, settings: Settings, kube: Kube, poll_kube: Kube) -> Runtime:
+    def create(
+        cls, settings: Settings, kube: Kube, poll_kube: Kube, observation: Observation
+    ) -> Runtime:
         pool = settings.thread_pool_size
         clients = SageMakerClients(
             endpoint_url=settings.sagemaker_endpoint_url,
@@ -49,6 +67,16 @@ class Runtime:
             kube=kube,
             poll_kube=poll_kube,
             default_region=region,
+            observation=observation,
+        )
+
+    @property
+    def ports(self) -> Ports:
+        """What the reconciler's decisions may reach."""
+        return Ports(
+            sagemaker=self.clients.__getitem__,
+            allowance=self.allowance,
+            default_region=self.default_region,
         )
 
     async def allowance(self, namespace: str) -> tenancy.Allowance:

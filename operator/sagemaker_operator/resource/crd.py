@@ -2,7 +2,7 @@
 
 ``build_crd()`` assembles the spec schema (``schema`` over ``CreateTrainingJob``, the
 operator's fields from ``spec``, the CEL rules from ``validations``) and the status schema
-(``status``) into one ``apiextensions.k8s.io/v1`` object. ``sagemaker-operator crd`` prints
+(``described``) into one ``apiextensions.k8s.io/v1`` object. ``sagemaker-operator crd`` prints
 it as YAML; ``crds/`` holds that output and a test fails when the two differ.
 """
 
@@ -15,7 +15,16 @@ import click
 import yaml
 
 from sagemaker_operator import names
-from sagemaker_operator.resource import model, naming, schema, spec, status, text, validations
+from sagemaker_operator.resource import (
+    described,
+    model,
+    mutability,
+    naming,
+    schema,
+    spec,
+    text,
+    validations,
+)
 
 OUTPUT = f"crds/{names.CRD_NAME}.yaml"
 COMMAND = f"sagemaker-operator crd > {OUTPUT}"
@@ -29,7 +38,7 @@ def _spec_walk() -> tuple[schema.Schema, schema.Walk]:
     spec_schema["description"] = (
         "The CreateTrainingJob request, member for member in lowerCamelCase, plus the "
         "operator's fields region and deletionPolicy. After creation only "
-        f"{', '.join(validations.updatable_paths())} and deletionPolicy can change.\n\n"
+        f"{', '.join(mutability.updatable_paths())} and deletionPolicy can change.\n\n"
         + text.plain(model.service_model().operation_model(model.CREATE).documentation)
     )
     # trainingJobName is optional: the operator derives one when it is absent.
@@ -109,7 +118,7 @@ def build_crd() -> dict[str, Any]:
                                 "kind": {"type": "string"},
                                 "metadata": {"type": "object"},
                                 "spec": spec_schema(),
-                                "status": status.status_schema(),
+                                "status": described.status_schema(),
                             },
                         }
                     },

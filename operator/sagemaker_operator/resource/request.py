@@ -18,7 +18,7 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from sagemaker_operator.resource import model, naming, spec
+from sagemaker_operator.resource import model, mutability, naming, spec
 
 _MISSING = object()
 
@@ -117,8 +117,7 @@ def _changes(
         return []
     if update is None or new is _MISSING:
         return [path]  # not updatable at all, or an unset UpdateTrainingJob cannot express
-    partial = create.type_name == "structure" and not set(create.members) <= set(update.members)
-    if not partial:
+    if not mutability.is_partial(create, update):
         return []
     if old is _MISSING:
         return [path]  # a structure only partly updatable cannot appear after creation
@@ -149,25 +148,24 @@ def update_request(
     """boto3 keyword arguments for ``update_training_job``, or None if nothing it takes changed.
 
     Raises ``ImmutableFieldChanged`` naming every changed field UpdateTrainingJob cannot
-    change (the CRD's CEL rules refuse the same changes at admission). ``deletionPolicy`` is
-    the operator's alone and may change freely.
+    change (the CRD's CEL rules refuse the same changes at admission; both read
+    ``mutability``).
     """
-    create, update = model.create_input(), model.update_input()
+    create = model.create_input()
     immutable: list[str] = []
     changed: dict[str, Any] = {}
-    ignored = {*spec.OPERATOR_ONLY_FIELDS} - {"region"}
-    for field in sorted({*old_spec, *new_spec} - ignored):
+    for field in sorted({*old_spec, *new_spec} - set(mutability.FREE_FIELDS)):
         old, new = old_spec.get(field, _MISSING), new_spec.get(field, _MISSING)
         if old == new:
             continue
-        if field == "region":
+        if field in mutability.FIXED_FIELDS:
             immutable.append(field)
             continue
         try:
             member = naming.member_for(create, field)
         except KeyError:
             raise MappingError(field, f"not a member of {create.name}") from None
-        sub_update = update.members.get(member) if member != "TrainingJobName" else None
+        sub_update = mutability.update_shape_of(member)
         problems = _changes(create.members[member], sub_update, old, new, field)
         if problems:
             immutable += problems
@@ -178,5 +176,5 @@ def update_request(
     if not changed:
         return None
     changed[naming.field_name("TrainingJobName")] = job_name
-    result: dict[str, Any] = to_request(update, changed)
+    result: dict[str, Any] = to_request(model.update_input(), changed)
     return result

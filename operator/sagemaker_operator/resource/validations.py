@@ -5,9 +5,8 @@ Three kinds of rule, each refused at ``kubectl apply`` with a message naming the
 - **Immutability**, derived from the model: a member of ``CreateTrainingJob`` that
   ``UpdateTrainingJob`` does not accept cannot change, appear or disappear after creation;
   one it accepts may change but not disappear (``UpdateTrainingJob`` has no way to unset it).
-  Where ``UpdateTrainingJob`` takes only part of a structure (``ResourceConfigForUpdate`` has
-  just ``KeepAlivePeriodInSeconds``), the rule descends into it. ``request.update_request``
-  applies the same decision to a change, so admission and the operator agree.
+  What may change is decided in ``mutability``, which ``request.update_request`` reads too,
+  so admission and the operator agree.
 - **Credential-looking values** in ``hyperParameters`` and ``environment``, refused with
   SageMaker's own warning quoted from the model's documentation of those members.
 - **Cross-field rules** that SageMaker documents in prose (each quotes its source below).
@@ -18,17 +17,14 @@ the API server checks the estimate when the CRD is applied; a test applies it.
 """
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sagemaker_operator.names import GROUP
-from sagemaker_operator.resource import model, naming, text
+from sagemaker_operator.resource import model, mutability, naming, text
 
 Schema = dict[str, Any]
 Rule = dict[str, str]
-
-# Fields of spec that SageMaker does not know but that are just as fixed once the job exists.
-IMMUTABLE_OPERATOR_FIELDS = ("region",)
 
 # Values that are credentials, not parameters: (what it looks like, RE2 pattern for CEL).
 # NB: the secret-key test is on the whole value (40 base64 characters mixing upper, lower
@@ -87,15 +83,18 @@ def _field(member: str) -> str:
     return naming.field_name(member)
 
 
-def _immutability(create: model.Shape, update: model.Shape | None) -> Iterator[Rule]:
-    """Rules on a structure (``self``) for its members, given what UpdateTrainingJob takes."""
-    updatable = set(update.members) if update is not None else set()
+def _immutability(
+    create: model.Shape, update_of: Callable[[str], model.Shape | None]
+) -> Iterator[Rule]:
+    """Rules on a structure (``self``) for its members; ``update_of`` says what may change."""
+    accepted = ", ".join(sorted(mutability.updatable_paths()))
     for member in create.members:
         field = _field(member)
-        if member == "TrainingJobName":
+        if member == mutability.JOB_NAME_MEMBER:
             continue  # named by the operator, checked with the operator fields
         required = member in create.required_members
-        if member not in updatable:
+        sub_update = update_of(member)
+        if sub_update is None:
             same = f"self.{field} == oldSelf.{field}"
             rule = (
                 same
@@ -107,14 +106,11 @@ def _immutability(create: model.Shape, update: model.Shape | None) -> Iterator[R
                 "fieldPath": f".{field}",
                 "reason": "FieldValueForbidden",
                 "message": f"{field} cannot change after the training job is created: "
-                f"UpdateTrainingJob does not accept it ({_accepted()}); delete and recreate "
-                "the resource to change it",
+                f"UpdateTrainingJob does not accept it ({accepted}); delete and recreate the "
+                "resource to change it",
             }
             continue
-        sub_create, sub_update = create.members[member], update.members[member]  # type: ignore[union-attr]
-        partial = sub_create.type_name == "structure" and not set(sub_create.members) <= set(
-            sub_update.members
-        )
+        partial = mutability.is_partial(create.members[member], sub_update)
         if not required:
             presence = (
                 f"has(self.{field}) == has(oldSelf.{field})"
@@ -134,40 +130,8 @@ def _immutability(create: model.Shape, update: model.Shape | None) -> Iterator[R
             }
 
 
-def _accepted() -> str:
-    return ", ".join(sorted(_updatable_paths()))
-
-
-def _updatable_paths() -> list[str]:
-    create, update = model.create_input(), model.update_input()
-    paths: list[str] = []
-    for member, shape in update.members.items():
-        if member == "TrainingJobName":
-            continue
-        sub = create.members[member]
-        if sub.type_name == "structure" and not set(sub.members) <= set(shape.members):
-            paths += [f"{_field(member)}.{_field(m)}" for m in shape.members]
-        else:
-            paths.append(_field(member))
-    return paths
-
-
-def updatable_paths() -> list[str]:
-    """Field paths of spec that may change after creation (``UpdateTrainingJob``'s members)."""
-    return _updatable_paths()
-
-
-def _partial_members() -> Iterator[tuple[model.Shape, model.Shape, str]]:
-    create, update = model.create_input(), model.update_input()
-    for member, shape in update.members.items():
-        sub = create.members.get(member)
-        partial = sub is not None and sub.type_name == "structure"
-        if partial and not set(sub.members) <= set(shape.members):
-            yield sub, shape, _field(member)
-
-
 def _operator_field_rules() -> Iterator[Rule]:
-    for field in (*IMMUTABLE_OPERATOR_FIELDS, _field("TrainingJobName")):
+    for field in mutability.FIXED_FIELDS:
         yield {
             "rule": f"has(self.{field}) == has(oldSelf.{field}) && "
             f"(!has(self.{field}) || self.{field} == oldSelf.{field})",
@@ -185,10 +149,10 @@ def add_rules(spec: Schema) -> None:
     """Attach every CEL rule to the generated spec schema (in place)."""
     props = spec["properties"]
     # Immutability: on spec, then inside the structures UpdateTrainingJob takes in part.
-    _add(spec, _immutability(model.create_input(), model.update_input()))
+    _add(spec, _immutability(model.create_input(), mutability.update_shape_of))
     _add(spec, _operator_field_rules())
-    for sub_create, sub_update, field in _partial_members():
-        _add(props[field], _immutability(sub_create, sub_update))
+    for sub_create, sub_update, field in mutability.partly_updatable():
+        _add(props[field], _immutability(sub_create, sub_update.members.get))
 
     # Credentials.
     for member in CREDENTIAL_MEMBERS:

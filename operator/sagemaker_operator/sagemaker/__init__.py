@@ -1,1 +1,1 @@
-"""Talking to SageMaker: one rate-limited client per region, error classes, the bulk poller."""
+"""Talking to SageMaker: one rate-limited client per region, and the error classes."""

@@ -1,4 +1,4 @@
-"""DescribeTrainingJob -> ``status``, and the status schema that keeps it from being pruned.
+"""What SageMaker's description becomes in ``status``, and the status schema that keeps it.
 
 The status is a selection of ``DescribeTrainingJob``'s members (``DESCRIBED``), named by the
 one naming rule and converted by walking the output shape: timestamps become RFC 3339 strings
@@ -10,12 +10,13 @@ and ``conditions``.
 import base64
 import datetime
 import math
+import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sagemaker_operator.resource import model, naming, schema
 
-# The members of DescribeTrainingJob the status carries (DESIGN.md, "status").
+# The members of DescribeTrainingJob the status carries.
 DESCRIBED: tuple[str, ...] = (
     "TrainingJobName",
     "TrainingJobArn",
@@ -38,9 +39,11 @@ DESCRIBED: tuple[str, ...] = (
 )
 
 # status.phase: one word for workflow engines (Argo's successCondition/failureCondition).
-# NB: which phase a SageMaker status maps to is the controller's decision (controller.conditions).
-PHASES: tuple[str, ...] = ("Pending", "InProgress", "Stopping", "Completed", "Failed", "Stopped")
-CONDITION_STATUSES = ("True", "False", "Unknown")
+# NB: which phase a SageMaker status maps to is decided in ``conditions``.
+Phase = Literal["Pending", "InProgress", "Stopping", "Completed", "Failed", "Stopped"]
+PHASES: tuple[Phase, ...] = typing.get_args(Phase)
+ConditionStatus = Literal["True", "False", "Unknown"]
+CONDITION_STATUSES: tuple[ConditionStatus, ...] = typing.get_args(ConditionStatus)
 
 
 def rfc3339(value: datetime.datetime) -> str:

@@ -1,4 +1,4 @@
-"""Observe in bulk: one poller per region keeps every owned job's status true to SageMaker.
+"""Observation in bulk: one poller per region keeps every owned job's status true to SageMaker.
 
 Each cycle pages through ``ListTrainingJobs`` filtered by ``LastModifiedTimeAfter`` (the last
 cycle's start less a clock-skew overlap), and describes only the owned jobs whose summary
@@ -8,22 +8,31 @@ nothing. Jobs the poller has not yet covered (new resources, or all of them afte
 pull the window back to their own watermark, so a restart resumes from the resources' status
 with list pages, not a describe per resource. A slow full sweep widens the window to the
 oldest running job and describes any running job the listing no longer shows.
+
+:class:`BulkObservation` runs the pollers (one per region with owned jobs, added as regions
+appear) and writes what :func:`reconcile.track` makes of each description. It is the
+operator's default observation strategy; ``running.run(observation=...)`` is the seam where
+another one (the benchmark's per-resource baseline) plugs in.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sagemaker_operator import metrics
-from sagemaker_operator.controller import owned
+from sagemaker_operator.controller import owned, reconcile, status_writes
 from sagemaker_operator.sagemaker import errors
 from sagemaker_operator.sagemaker.client import RegionClient
+
+if TYPE_CHECKING:
+    from sagemaker_operator.controller.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -163,10 +172,8 @@ class RegionPoller:
     ) -> set[str]:
         """Describe and apply each job; return the jobs whose Describe or status write failed.
 
-        One throttled or failed Describe must not cost the whole cycle: before, a single 5xx
-        among a hundred Describes failed the cycle and doubled the region's backoff, so at
-        5 % errors the pollers fell minutes behind. Only when every Describe fails (SageMaker
-        is down or throttling everything) does the cycle fail and back off.
+        One failed Describe costs only its job, retried next cycle; only when every Describe
+        fails (SageMaker is down or throttling everything) does the cycle fail and back off.
         """
         gate = asyncio.Semaphore(self._concurrency)
         failed: dict[str, Exception] = {}
@@ -218,3 +225,62 @@ class RegionPoller:
             counts[key] = counts.get(key, 0) + 1
         for status in ("InProgress", "Stopping", "Completed", "Failed", "Stopped"):
             metrics.JOBS.labels(self.region, status).set(counts.get(status, 0))
+
+
+class BulkObservation:
+    """The pollers, one per region with owned jobs, and the status writes of what they see."""
+
+    describes_stopping_jobs = False  # the pollers report a stopped job; deletions just wait
+
+    def __init__(self) -> None:
+        self.pollers: dict[str, RegionPoller] = {}
+
+    async def run(self, runtime: Runtime) -> None:
+        """Start a poller for each region as owned jobs appear there; runs until cancelled."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            while True:
+                for region in runtime.owned.regions() - set(self.pollers):
+                    poller = RegionPoller(
+                        runtime.clients.polling(region),
+                        runtime.owned,
+                        functools.partial(self._track, runtime),
+                        interval=runtime.settings.poll_interval_seconds,
+                        concurrency=runtime.settings.thread_pool_size,
+                        full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
+                        skew=runtime.settings.clock_skew_seconds,
+                    )
+                    self.pollers[region] = poller
+                    tasks.append(asyncio.create_task(poller.run_forever(), name=f"poller/{region}"))
+                await asyncio.sleep(runtime.settings.poll_interval_seconds)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def health(self, limit: float) -> dict[str, float]:
+        """Seconds since each poller last finished a cycle; raises if one is older than limit."""
+        ages = {region: time.monotonic() - p.last_progress for region, p in self.pollers.items()}
+        stuck = {region: age for region, age in ages.items() if age > limit}
+        if stuck:
+            raise RuntimeError(f"poller stuck for {stuck} seconds")
+        return ages
+
+    @staticmethod
+    async def _track(
+        runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
+    ) -> None:
+        outcome = reconcile.track(job, description)
+        kube = runtime.poll_kube
+        if not await status_writes.write_changes(
+            kube, job.namespace, job.name, job.status, outcome.status
+        ):
+            return  # nothing changed, or the resource is gone
+        metrics.STATUS_PATCHES.inc()
+        modified = owned.parse_time((description or {}).get("LastModifiedTime"))
+        if modified is not None:
+            metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
+        # The status is written; its Events follow in their own lane, so the next job's
+        # status patch does not wait behind them.
+        for type_, reason, message in outcome.events:
+            kube.emit(job.ref, type_, reason, message)

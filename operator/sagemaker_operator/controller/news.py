@@ -1,4 +1,4 @@
-"""Which status changes deserve a Kubernetes Event, and in what words (pure)."""
+"""Which status changes are news worth a Kubernetes Event, and in what words (pure)."""
 
 from __future__ import annotations
 

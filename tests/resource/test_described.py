@@ -2,7 +2,7 @@ import datetime
 import json
 import math
 
-from sagemaker_operator.resource import status
+from sagemaker_operator.resource import described
 
 T0 = datetime.datetime(2024, 6, 1, 12, 0, 0, tzinfo=datetime.UTC)
 PLUS_TWO = datetime.timezone(datetime.timedelta(hours=2))
@@ -37,7 +37,7 @@ DESCRIPTION = {
 
 
 def test_status_follows_the_model() -> None:
-    result = status.status_from_description(DESCRIPTION)
+    result = described.status_from_description(DESCRIPTION)
     assert result["trainingJobName"] == "xgb-1"
     assert result["modelArtifacts"] == {"s3ModelArtifacts": "s3://b/out/xgb-1/output/model.tar.gz"}
     assert result["creationTime"] == "2024-06-01T12:00:00Z"
@@ -55,7 +55,7 @@ def test_status_follows_the_model() -> None:
 
 
 def test_status_drops_what_it_does_not_carry() -> None:
-    result = status.status_from_description(DESCRIPTION)
+    result = described.status_from_description(DESCRIPTION)
     assert "responseMetadata" not in result
     assert "ResponseMetadata" not in result
     assert "hyperParameters" not in result
@@ -65,4 +65,4 @@ def test_status_drops_what_it_does_not_carry() -> None:
 
 
 def test_naive_timestamps_are_taken_as_utc() -> None:
-    assert status.rfc3339(datetime.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05Z"
+    assert described.rfc3339(datetime.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05Z"
