@@ -1,0 +1,308 @@
+"""create: exactly one SageMaker job per resource, whatever SageMaker answers."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import (
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from sagemaker_operator.controller import reconcile, tenancy
+from sagemaker_operator.sagemaker import errors
+from tests.reconciler.table import (
+    ARN,
+    INTERNAL,
+    JOB,
+    NOT_FOUND,
+    OURS,
+    REGION,
+    SPEC,
+    THEIRS,
+    THROTTLED,
+    TOO_MANY,
+    UNAVAILABLE,
+    Row,
+    Run,
+    check,
+    client_error,
+    decide,
+    described,
+    ports_for,
+    resource_of,
+)
+
+CREATED = {"TrainingJobArn": ARN}
+PENDING_JOB = {"phase": "InProgress", "Succeeded": ("Unknown", "InProgress")}
+
+
+def refused(reason: str, message: str | None = None) -> dict[str, object]:
+    expect: dict[str, object] = {
+        "phase": "Failed",
+        "Succeeded": ("False", reason),
+        "Synced": ("False", reason),
+        "trainingJobName": JOB,
+    }
+    if message is not None:
+        expect["Succeeded.message"] = message
+    return expect
+
+
+ROWS = [
+    Row(
+        "already created before a restart: nothing to do",
+        status={"trainingJobArn": ARN, "trainingJobName": JOB},
+    ),
+    Row(
+        "not found: created, with provenance tags",
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("describe", JOB), ("create", JOB)],
+        expect={
+            **PENDING_JOB,
+            "trainingJobArn": ARN,
+            "trainingJobName": JOB,
+            "region": REGION,
+            "Synced": ("True", "Synced"),
+            "secondaryStatus": "Starting",
+        },
+        events=[("Normal", "Created")],
+    ),
+    Row(
+        "spec.region chooses the region's client",
+        spec={**SPEC, "region": "eu-west-1"},
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("eu-west-1", "describe", JOB), ("eu-west-1", "create", JOB)],
+        expect={"region": "eu-west-1", "phase": "InProgress"},
+        events=[("Normal", "Created")],
+    ),
+    Row(
+        "spec.trainingJobName is the job's name",
+        spec={**SPEC, "trainingJobName": "chosen"},
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("describe", "chosen"), ("create", "chosen")],
+        expect={"trainingJobName": "chosen"},
+        events=[("Normal", "Created")],
+    ),
+    Row(
+        "the name a refusal recorded is kept",
+        status={"trainingJobName": "recorded", "phase": "Pending"},
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("describe", "recorded"), ("create", "recorded")],
+        expect={"trainingJobName": "recorded"},
+        events=[("Normal", "Created")],
+    ),
+    Row(
+        "no spec.region and no default region: refused without a call",
+        default_region=None,
+        expect=refused("NoRegion"),
+        events=[("Warning", "NoRegion")],
+    ),
+    Row(
+        "a role the namespace may not use: refused without a call",
+        allowance=tenancy.Allowance(role_arns=("arn:aws:iam::123456789012:role/other-*",)),
+        expect=refused("RoleNotAllowed"),
+        events=[("Warning", "RoleNotAllowed")],
+    ),
+    Row(
+        "an S3 prefix the namespace may not use: refused without a call",
+        allowance=tenancy.Allowance(s3_prefixes=("s3://team-b/",)),
+        expect=refused("S3PrefixNotAllowed"),
+        events=[("Warning", "S3PrefixNotAllowed")],
+    ),
+    Row(
+        "a spec that does not fit the model: refused before CreateTrainingJob",
+        spec={**SPEC, "notAMember": 1},
+        answers={"describe": [NOT_FOUND]},
+        calls=[("describe", JOB)],
+        expect=refused("InvalidSpec"),
+        events=[("Warning", "InvalidSpec")],
+    ),
+    Row(
+        "found with this resource's uid (a crash after create): adopted, no second create",
+        answers={"describe": [described("InProgress", "Downloading")], "tags": [OURS]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect={"phase": "InProgress", "secondaryStatus": "Downloading", "trainingJobArn": ARN},
+        events=[("Normal", "Adopted")],
+    ),
+    Row(
+        "found ours and already completed while the operator was down",
+        answers={"describe": [described("Completed", "Completed")], "tags": [OURS]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect={"phase": "Completed", "Succeeded": ("True", "Completed")},
+        events=[("Normal", "Adopted")],
+    ),
+    Row(
+        "found another resource's job: NameConflict naming its owner",
+        answers={"describe": [described()], "tags": [THEIRS]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("NameConflict"),
+        events=[("Warning", "NameConflict")],
+    ),
+    Row(
+        "found a job without provenance: NameConflict",
+        answers={"describe": [described()], "tags": [{}]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("NameConflict"),
+        events=[("Warning", "NameConflict")],
+    ),
+    Row(
+        "found a job without provenance, adopt annotation: tagged and tracked",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        answers={"describe": [described()], "tags": [{}], "add_tags": [{}]},
+        calls=[("describe", JOB), ("tags", ARN), ("add_tags", ARN)],
+        expect={"phase": "InProgress", "trainingJobArn": ARN},
+        events=[("Normal", "Adopted")],
+        requests=[{"ResourceArn": ARN, "Tags": OURS}],
+    ),
+    Row(
+        "adopt annotation other than 'true' does not adopt",
+        annotations={reconcile.ADOPT_ANNOTATION: "yes"},
+        answers={"describe": [described()], "tags": [{}]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("NameConflict"),
+        events=[("Warning", "NameConflict")],
+    ),
+    Row(
+        "ResourceInUse race, the racer was this resource: adopted",
+        answers={
+            "describe": [NOT_FOUND, described()],
+            "create": [client_error("ResourceInUse", "Training job already exists")],
+            "tags": [OURS],
+        },
+        calls=[("describe", JOB), ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        expect={"phase": "InProgress", "trainingJobArn": ARN},
+        events=[("Normal", "Adopted")],
+    ),
+    Row(
+        "ResourceInUse race, the racer was someone else: NameConflict",
+        answers={
+            "describe": [NOT_FOUND, described()],
+            "create": [client_error("ResourceInUse", "Training job already exists")],
+            "tags": [THEIRS],
+        },
+        calls=[("describe", JOB), ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        expect=refused("NameConflict"),
+        events=[("Warning", "NameConflict")],
+    ),
+    Row(
+        "ResourceInUse, then gone again: retried later",
+        answers={
+            "describe": [NOT_FOUND, NOT_FOUND],
+            "create": [client_error("ResourceInUse", "Training job already exists")],
+        },
+        calls=[("describe", JOB), ("create", JOB), ("describe", JOB)],
+        raises=(errors.TransientError, "ResourceInUse"),
+    ),
+    *(
+        Row(
+            f"create refused permanently ({code}): Failed with SageMaker's words",
+            answers={"describe": [NOT_FOUND], "create": [client_error(code, message)]},
+            calls=[("describe", JOB), ("create", JOB)],
+            expect=refused(code, message),
+            events=[("Warning", code)],
+        )
+        for code, message in [
+            ("ValidationException", "1 validation error detected: Value 'x' at 'roleArn'"),
+            ("ResourceLimitExceeded", "The account-level service limit 'ml.p4d.24xlarge' is 0"),
+            ("ResourceNotFound", "Algorithm arn:aws:sagemaker:...:algorithm/x not found"),
+            ("AccessDeniedException", "User is not authorized to perform: iam:PassRole"),
+        ]
+    ),
+    Row(
+        "botocore refuses the request before sending it: Failed",
+        answers={"describe": [NOT_FOUND], "create": [ParamValidationError(report="bad")]},
+        calls=[("describe", JOB), ("create", JOB)],
+        expect=refused("ValidationException"),
+        events=[("Warning", "ValidationException")],
+    ),
+    *(
+        Row(
+            f"create {label}: retried, nothing written",
+            answers={"describe": [NOT_FOUND], "create": [answer]},
+            calls=[("describe", JOB), ("create", JOB)],
+            raises=raises,
+        )
+        for label, answer, raises in [
+            ("throttled", THROTTLED, (errors.ThrottlingError, "ThrottlingException")),
+            ("HTTP 429", TOO_MANY, (errors.ThrottlingError, "SlowDownPlease")),
+            ("500", INTERNAL, (errors.TransientError, "InternalFailure")),
+            ("503", UNAVAILABLE, (errors.TransientError, "ServiceUnavailable")),
+            (
+                "read timeout",
+                ReadTimeoutError(endpoint_url="https://api.sagemaker"),
+                (errors.TransientError, "NetworkError"),
+            ),
+        ]
+    ),
+    *(
+        Row(
+            f"look-up {label}: retried before any create",
+            answers={"describe": [answer]},
+            calls=[("describe", JOB)],
+            raises=raises,
+        )
+        for label, answer, raises in [
+            ("throttled", THROTTLED, (errors.ThrottlingError, "ThrottlingException")),
+            (
+                "cannot connect",
+                EndpointConnectionError(endpoint_url="https://api.sagemaker"),
+                (errors.TransientError, "NetworkError"),
+            ),
+            (
+                "connect timeout",
+                ConnectTimeoutError(endpoint_url="https://api.sagemaker"),
+                (errors.TransientError, "NetworkError"),
+            ),
+            ("no credentials yet", NoCredentialsError(), (errors.TransientError, "NoCredentials")),
+        ]
+    ),
+    Row(
+        "tags throttled while claiming a found job: retried",
+        answers={"describe": [described()], "tags": [THROTTLED]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        raises=(errors.ThrottlingError, "ThrottlingException"),
+    ),
+    Row(
+        "adopting, AddTags refused: the refusal is permanent, not swallowed",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        answers={
+            "describe": [described()],
+            "tags": [{}],
+            "add_tags": [client_error("AccessDeniedException", "not allowed to tag")],
+        },
+        calls=[("describe", JOB), ("tags", ARN), ("add_tags", ARN)],
+        raises=(errors.PermanentError, "AccessDeniedException"),
+    ),
+]
+
+
+@pytest.mark.parametrize("row", [row.param() for row in ROWS])
+async def test_create(row: Row) -> None:
+    await decide(row, reconcile.create)
+
+
+async def test_the_create_request_carries_the_spec_and_provenance() -> None:
+    row = Row(
+        "request",
+        spec={**SPEC, "tags": [{"key": "team", "value": "a"}]},
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("describe", JOB), ("create", JOB)],
+        expect={"trainingJobArn": ARN},
+        events=[("Normal", "Created")],
+    )
+    run = Run()
+    outcome = await reconcile.create(ports_for(row, run), resource_of(row))
+    check(row, run, outcome, None)
+    (request,) = run.requests
+    assert request["RoleArn"] == SPEC["roleArn"]
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 10,
+    }
+    assert {t["Key"]: t["Value"] for t in request["Tags"]} == {"team": "a", **OURS}
+    assert request["TrainingJobName"] == JOB
+    assert "region" not in request  # the operator's own field never reaches SageMaker

@@ -1,0 +1,120 @@
+"""track: what observation makes of one description (or of a job SageMaker forgot)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from sagemaker_operator.controller import owned, reconcile
+from tests.reconciler.table import ARN, JOB, NAME, NAMESPACE, REGION, RUNNING, UID, described, view
+
+
+@dataclass
+class TrackRow:
+    id: str
+    description: Mapping[str, Any] | None
+    expect: Mapping[str, Any]
+    events: list[tuple[str, str]]
+    status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
+
+
+def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
+    meta = {"generation": 2, "creationTimestamp": "2026-12-01T10:00:00Z"}
+    job = owned.record_of(namespace=NAMESPACE, name=NAME, uid=UID, meta=meta, status=status)
+    assert job is not None
+    return job
+
+
+ARTIFACTS = {"S3ModelArtifacts": "s3://team-a/out/model.tar.gz"}
+ROWS = [
+    TrackRow(
+        "SageMaker no longer knows the job: Failed, JobNotFound",
+        None,
+        {"phase": "Failed", "Succeeded": ("False", "JobNotFound")},
+        [("Warning", "JobNotFound")],
+    ),
+    TrackRow(
+        "nothing new: the same status, no Event",
+        described("InProgress", "Training"),
+        {"phase": "InProgress", "secondaryStatus": "Training", "Synced": ("True", "Synced")},
+        [],
+    ),
+    TrackRow(
+        "a new secondary status: one Event with SageMaker's message",
+        described(
+            "InProgress",
+            "Uploading",
+            SecondaryStatusTransitions=[{"Status": "Uploading", "StatusMessage": "Uploading"}],
+        ),
+        {"phase": "InProgress", "secondaryStatus": "Uploading"},
+        [("Normal", "SecondaryStatus")],
+    ),
+    TrackRow(
+        "completed: Succeeded=True, model artifacts in status and Event",
+        described("Completed", "Completed", ModelArtifacts=ARTIFACTS),
+        {
+            "phase": "Completed",
+            "Succeeded": ("True", "Completed"),
+            "modelArtifacts": {"s3ModelArtifacts": ARTIFACTS["S3ModelArtifacts"]},
+        },
+        [("Normal", "SecondaryStatus"), ("Normal", "Completed")],
+    ),
+    TrackRow(
+        "failed: Succeeded=False with SageMaker's failure reason",
+        described("Failed", "Failed", FailureReason="AlgorithmError: out of memory"),
+        {
+            "phase": "Failed",
+            "Succeeded": ("False", "Failed"),
+            "Succeeded.message": "AlgorithmError: out of memory",
+            "failureReason": "AlgorithmError: out of memory",
+        },
+        [("Normal", "SecondaryStatus"), ("Warning", "Failed")],
+    ),
+    TrackRow(
+        "stopped by its runtime limit: the reason says so",
+        described("Stopped", "MaxRuntimeExceeded"),
+        {"phase": "Stopped", "Succeeded": ("False", "MaxRuntimeExceeded")},
+        [("Normal", "SecondaryStatus"), ("Normal", "Stopped")],
+    ),
+    TrackRow(
+        "stopped by spot's wait limit: the reason says so",
+        described("Stopped", "MaxWaitTimeExceeded"),
+        {"phase": "Stopped", "Succeeded": ("False", "MaxWaitTimeExceeded")},
+        [("Normal", "SecondaryStatus"), ("Normal", "Stopped")],
+    ),
+    TrackRow(
+        "stop asked, SageMaker still says InProgress: phase stays Stopping",
+        described("InProgress", "Training"),
+        {"phase": "Stopping", "Succeeded": ("Unknown", "InProgress")},
+        [],
+        status={**RUNNING, "phase": "Stopping"},
+    ),
+    TrackRow(
+        "SageMaker says Stopping: phase Stopping, an Event",
+        described("Stopping", "Stopping"),
+        {"phase": "Stopping", "Succeeded": ("Unknown", "Stopping")},
+        [("Normal", "SecondaryStatus"), ("Normal", "Stopping")],
+    ),
+    TrackRow(
+        "a status SageMaker may add later reads as in progress",
+        described("Paused", "Training"),
+        {"phase": "InProgress", "trainingJobStatus": "Paused"},
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
+def test_track(row: TrackRow) -> None:
+    outcome = reconcile.track(job_of(row.status), row.description)
+    got = view(outcome.status)
+    assert {key: got.get(key) for key in row.expect} == dict(row.expect)
+    assert [(type_, reason) for type_, reason, _ in outcome.events] == row.events
+    assert outcome.release is False
+    if row.description is not None:
+        assert got["trainingJobArn"] == ARN
+        assert got["region"] == REGION
+        assert got["logsUrl"].endswith(f"logStreamNameFilter$3D{JOB}")
