@@ -64,7 +64,9 @@ INTERNAL = client_error("InternalFailure", "We encountered an internal error.", 
 UNAVAILABLE = client_error("ServiceUnavailable", "Service unavailable", 503)
 
 
-def described(status: str = "InProgress", secondary: str = "Training", **more: Any) -> Answer:
+def described(
+    status: str = "InProgress", secondary: str = "Training", **more: Any
+) -> dict[str, Any]:
     """A DescribeTrainingJob response of this resource's job."""
     return {
         "TrainingJobName": JOB,
