@@ -83,7 +83,7 @@ def run(
     # their own (Runtime.poll_kube); only they post Events through a Kube, so only theirs
     # needs connections for the Event lane.
     pool = settings.thread_pool_size
-    runtime = Runtime.create(
+    runtime = Runtime(
         settings,
         kube=Kube(load_api_client(kubeconfig, pool_size=pool), workers=pool),
         poll_kube=Kube(

@@ -37,38 +37,27 @@ class Observation(Protocol):
 @dataclass
 class Runtime:
     settings: Settings
-    clients: SageMakerClients
     kube: Kube  # the handlers' Kubernetes calls
     poll_kube: Kube  # the pollers': a creation backlog must not hold their status writes back
-    default_region: str | None
     observation: Observation
     owned: owned.OwnedIndex = field(default_factory=owned.OwnedIndex)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    clients: SageMakerClients = field(init=False)
+    default_region: str | None = field(init=False)
     _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _tenancy_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
-    @classmethod
-    def create(
-        cls, settings: Settings, kube: Kube, poll_kube: Kube, observation: Observation
-    ) -> Runtime:
-        pool = settings.thread_pool_size
-        clients = SageMakerClients(
-            endpoint_url=settings.sagemaker_endpoint_url,
-            calls_per_second=settings.calls_per_second,
-            burst=settings.call_burst,
+    def __post_init__(self) -> None:
+        pool = self.settings.thread_pool_size
+        self.clients = SageMakerClients(
+            endpoint_url=self.settings.sagemaker_endpoint_url,
+            calls_per_second=self.settings.calls_per_second,
+            burst=self.settings.call_burst,
             executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker"),
             poll_executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker-poll"),
             pool_size=pool,
         )
-        region = settings.default_region or boto3.session.Session().region_name
-        return cls(
-            settings=settings,
-            clients=clients,
-            kube=kube,
-            poll_kube=poll_kube,
-            default_region=region,
-            observation=observation,
-        )
+        self.default_region = self.settings.default_region or boto3.session.Session().region_name
 
     @property
     def ports(self) -> Ports:

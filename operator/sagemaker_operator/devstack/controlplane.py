@@ -99,6 +99,16 @@ class _Process:
         return "\n".join(text[-lines:])
 
 
+def _reap(process: _Process, *, timeout: float) -> None:
+    """Wait for a terminated process (killing it after ``timeout``); close its log."""
+    try:
+        process.popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.popen.kill()
+        process.popen.wait()
+    process.log_file.close()
+
+
 @dataclass
 class ControlPlane:
     """One etcd and one kube-apiserver in ``workdir``; use as a context manager."""
@@ -206,12 +216,7 @@ class ControlPlane:
             if process.popen.poll() is None:
                 process.popen.terminate()
         for process in reversed(self._processes):
-            try:
-                process.popen.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
-            process.log_file.close()
+            _reap(process, timeout=15)
         self._processes.clear()
 
     def restart_apiserver(self, down_seconds: float = 0.0) -> None:
@@ -222,12 +227,7 @@ class ControlPlane:
         """
         (process,) = [p for p in self._processes if p.name == "kube-apiserver"]
         process.popen.terminate()
-        try:
-            process.popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.popen.kill()
-            process.popen.wait()
-        process.log_file.close()
+        _reap(process, timeout=30)
         self._processes.remove(process)
         time.sleep(down_seconds)  # an outage of a chosen length, not waiting on anything
         self._spawn("kube-apiserver", self._apiserver_command, append_log=True)

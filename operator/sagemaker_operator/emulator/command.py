@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -27,6 +29,15 @@ def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
                 f"{value!r}: expected Operation=RATE[/BURST] ({exc})"
             ) from None
     return rates
+
+
+FC = TypeVar("FC", bound=Callable[..., object])
+
+
+def _fraction_option(flag: str, help: str) -> Callable[[FC], FC]:
+    return click.option(
+        flag, default=0.0, show_default=True, type=click.FloatRange(0, 1), help=help
+    )
 
 
 @click.command("emulator")
@@ -59,20 +70,11 @@ def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
     metavar="OPERATION=RATE[/BURST]",
     help="Override a token bucket, e.g. DescribeTrainingJob=10/20. Repeatable.",
 )
-@click.option(
+@_fraction_option(
     "--throttle-fraction",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Fraction of calls answered ThrottlingException, whatever the token buckets say.",
+    "Fraction of calls answered ThrottlingException, whatever the token buckets say.",
 )
-@click.option(
-    "--error-fraction",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1),
-    help="Fraction of calls answered with a 5xx error.",
-)
+@_fraction_option("--error-fraction", "Fraction of calls answered with a 5xx error.")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
 @click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")

@@ -304,7 +304,12 @@ class Service:
             raise protocol.validation_error(
                 f"The request was rejected because the training job is in status {status}."
             )
-        job.stop_requested = now
+        return self._save(job, stop_requested=now)
+
+    def _save(self, job: store.Job, **changes: Any) -> dict[str, Any]:
+        """Record ``changes`` to ``job``; an empty answer, as Stop and Delete give."""
+        for name, value in changes.items():
+            setattr(job, name, value)
         self.store.put(job)
         return {}
 
@@ -365,9 +370,7 @@ class Service:
             raise protocol.resource_in_use(
                 f"Training job {job.name} retains an Available warm pool: it cannot be deleted."
             )
-        job.deleted = now
-        self.store.put(job)
-        return {}
+        return self._save(job, deleted=now)
 
     def add_tags(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         job = self._job_by_arn(params["ResourceArn"], now)

@@ -121,23 +121,21 @@ class Validator:
             for name, member in shape.members.items():
                 if name in value:
                     self._check(member, value[name], member_path(path, name), types, constraints)
-        elif kind == "list":
-            assert isinstance(shape, ListShape)
-            if not isinstance(value, list):
-                types.append(f"Expected a list at '{where}'.")
+        elif kind in ("list", "map"):
+            assert isinstance(shape, ListShape | MapShape)
+            if not isinstance(value, list if kind == "list" else dict):
+                types.append(
+                    f"Expected {'a list' if kind == 'list' else 'an object'} at '{where}'."
+                )
                 return
             self._length(shape, value, len(value), path, constraints)
-            for i, item in enumerate(value, start=1):
-                self._check(shape.member, item, f"{path}.{i}.member", types, constraints)
-        elif kind == "map":
-            assert isinstance(shape, MapShape)
-            if not isinstance(value, dict):
-                types.append(f"Expected an object at '{where}'.")
-                return
-            self._length(shape, value, len(value), path, constraints)
-            for key, item in value.items():
-                self._check(shape.key, key, f"{path}.key", types, constraints)
-                self._check(shape.value, item, f"{path}.{key}", types, constraints)
+            if isinstance(shape, ListShape):
+                for i, item in enumerate(value, start=1):
+                    self._check(shape.member, item, f"{path}.{i}.member", types, constraints)
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    self._check(shape.key, key, f"{path}.key", types, constraints)
+                    self._check(shape.value, item, f"{path}.{key}", types, constraints)
         elif kind == "string":
             if not isinstance(value, str):
                 types.append(f"Expected a string at '{where}', got {_show(value)}.")
@@ -177,34 +175,12 @@ class Validator:
 
     @staticmethod
     def _length(shape: Shape, value: Any, length: int, path: str, constraints: list[str]) -> None:
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
         shown = _show(value) if isinstance(value, str) else "'[...]'"
-        if low is not None and length < low:
-            constraints.append(
-                f"Value {shown} at '{path}' failed to satisfy constraint: "
-                f"Member must have length greater than or equal to {low}"
-            )
-        elif high is not None and length > high:
-            constraints.append(
-                f"Value {shown} at '{path}' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {high}"
-            )
+        _bounded(shape, shown, length, "length", path, constraints)
 
     @staticmethod
     def _range(shape: Shape, value: float, path: str, constraints: list[str]) -> None:
-        low = shape.metadata.get("min")
-        high = shape.metadata.get("max")
-        if low is not None and value < low:
-            constraints.append(
-                f"Value {_show(value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have value greater than or equal to {low}"
-            )
-        elif high is not None and value > high:
-            constraints.append(
-                f"Value {_show(value)} at '{path}' failed to satisfy constraint: "
-                f"Member must have value less than or equal to {high}"
-            )
+        _bounded(shape, _show(value), value, "value", path, constraints)
 
     def _matches(self, pattern: str, value: str) -> bool:
         try:
@@ -245,3 +221,19 @@ def parse_timestamp(value: Any) -> float | None:
             parsed = parsed.replace(tzinfo=datetime.UTC)
         return parsed.timestamp()
     return None
+
+
+def _bounded(
+    shape: Shape, shown: str, measure: float, what: str, path: str, constraints: list[str]
+) -> None:
+    """SageMaker's words for a length or value outside the shape's min/max."""
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and measure < low:
+        bound = f"greater than or equal to {low}"
+    elif high is not None and measure > high:
+        bound = f"less than or equal to {high}"
+    else:
+        return
+    constraints.append(
+        f"Value {shown} at '{path}' failed to satisfy constraint: Member must have {what} {bound}"
+    )

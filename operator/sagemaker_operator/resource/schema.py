@@ -27,6 +27,13 @@ Schema = dict[str, Any]
 _INT_FORMATS = {"integer": "int32", "long": "int64"}
 
 
+# list and map shapes: (JSON type, child shape attribute, schema key, path step, min, max keyword)
+_CONTAINERS = {
+    "list": ("array", "member", "items", "[]", "minItems", "maxItems"),
+    "map": ("object", "value", "additionalProperties", "{}", "minProperties", "maxProperties"),
+}
+
+
 @dataclasses.dataclass
 class Walk:
     """One generation pass: options in, facts about what could not be expressed out."""
@@ -74,21 +81,14 @@ class Walk:
             required = [naming.field_name(m) for m in shape.required_members]
             if self.strict and required:
                 out["required"] = required
-        elif kind == "list":
-            out["type"] = "array"
-            out["items"] = self._walk(
-                shape.member, shape.member.documentation, inner, (*path, "[]")
-            )
+        elif kind in _CONTAINERS:
+            json_type, child_of, key, step, low, high = _CONTAINERS[kind]
+            child = getattr(shape, child_of)
+            out["type"] = json_type
+            out[key] = self._walk(child, child.documentation, inner, (*path, step))
             if self.strict:
-                _bounds(out, meta, "minItems", "maxItems")
-        elif kind == "map":
-            out["type"] = "object"
-            out["additionalProperties"] = self._walk(
-                shape.value, shape.value.documentation, inner, (*path, "{}")
-            )
-            if self.strict:
-                _bounds(out, meta, "minProperties", "maxProperties")
-                rules = self._key_rules(shape.key)
+                _bounds(out, meta, low, high)
+                rules = self._key_rules(shape.key) if kind == "map" else []
                 if rules:
                     out["x-kubernetes-validations"] = rules
         elif kind == "string":
