@@ -44,6 +44,12 @@ controlplane:
 # The chart renders the TrainingJob CRD from its own copy of crds/ (a chart cannot read files
 # outside its folder); this refreshes the copy. tests/helm fails while the two differ.
 CHART_CRDS := helm/sagemaker-operator/files/crds
+.PHONY: crds
+crds: venv
+	$(PY) -m sagemaker_operator.cli crd > crds/trainingjobs.sagemaker-operator.io.yaml
+	$(PY) -m sagemaker_operator.cli crd --kind trainingjobpolicies > crds/trainingjobpolicies.sagemaker-operator.io.yaml
+	$(MAKE) chart-crds
+
 chart-crds:
 	rm -f $(CHART_CRDS)/*.yaml
 	cp crds/*.yaml $(CHART_CRDS)/

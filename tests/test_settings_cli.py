@@ -75,8 +75,22 @@ SAMPLES = {
     "log_format": Sample(
         ("--log-format", "json"), "json", "json", "json", winner=(("--log-format", "text"), "text")
     ),
-    "operator_namespace": Sample(("--operator-namespace", "ops"), "ops", "ops-env", "ops-env"),
-    "tenancy_configmap": Sample(("--tenancy-configmap", "t"), "t", "t-env", "t-env"),
+    "require_policy": Sample(
+        ("--require-policy",), True, "true", True, winner=(("--no-require-policy",), False)
+    ),
+    "extra_regions": Sample(
+        ("--extra-region", "xx-new-1", "--extra-region", "xx-new-2"),
+        ["xx-new-1", "xx-new-2"],
+        "xx-env-1, xx-env-2",
+        ["xx-env-1", "xx-env-2"],
+    ),
+    "allow_insecure_endpoint": Sample(
+        ("--allow-insecure-endpoint",),
+        True,
+        "true",
+        True,
+        winner=(("--no-allow-insecure-endpoint",), False),
+    ),
 }
 
 

@@ -83,16 +83,23 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text, or as one JSON object each."
     )
-    operator_namespace: str = Field(
-        "sagemaker-operator-system",
-        description="Namespace of the operator itself, where the tenancy ConfigMap lives.",
+    require_policy: bool = Field(
+        False,
+        description="Run jobs only in namespaces a TrainingJobPolicy selects (deny otherwise).",
     )
-    tenancy_configmap: str = Field(
-        "sagemaker-operator-tenancy",
-        description="ConfigMap (in operator_namespace) with per-namespace role/S3 allowances.",
+    extra_regions: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        json_schema_extra={"cli_flag": "--extra-region"},
+        description="Regions to accept beyond those botocore knows for SageMaker "
+        "(comma-separated), e.g. a Region newer than the installed botocore.",
+    )
+    allow_insecure_endpoint: bool = Field(
+        False,
+        description="Allow a plain http:// --sagemaker-endpoint-url (a local emulator only: "
+        "never send real credentials over http).",
     )
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "extra_regions", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -16,3 +16,8 @@ FINALIZER: Final = f"{GROUP}/stop-training-job"
 TAG_NAMESPACE: Final = f"{GROUP}/namespace"
 TAG_NAME: Final = f"{GROUP}/name"
 TAG_UID: Final = f"{GROUP}/uid"
+
+# Cluster-scoped: what the TrainingJobs of the namespaces it selects may do (admins own it).
+POLICY_KIND: Final = "TrainingJobPolicy"
+POLICY_PLURAL: Final = "trainingjobpolicies"
+POLICY_CRD_NAME: Final = f"{POLICY_PLURAL}.{GROUP}"

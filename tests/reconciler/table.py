@@ -20,14 +20,16 @@ from botocore.exceptions import ClientError
 
 from sagemaker_operator import names
 from sagemaker_operator.controller import ports, reconcile, tenancy
+from sagemaker_operator.resource import policy
 from sagemaker_operator.sagemaker import errors
 
 NAMESPACE, NAME, UID = "team-a", "train", "0f3c2b1a-9d8e-4c7b-a6f5-e4d3c2b1a098"
 JOB = "train-0f3c2b1a"  # the derived name of NAME + UID
 REGION = "us-east-1"
+REGIONS = frozenset({REGION, "eu-west-1"})
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{JOB}"
 OURS = {names.TAG_NAMESPACE: NAMESPACE, names.TAG_NAME: NAME, names.TAG_UID: UID}
-THEIRS = {names.TAG_NAMESPACE: "team-b", names.TAG_NAME: "other", names.TAG_UID: "9" * 8}
+THEIRS = {names.TAG_NAMESPACE: "team-b", names.TAG_NAME: "secret-project", names.TAG_UID: "9" * 8}
 
 SPEC: dict[str, Any] = {
     "roleArn": "arn:aws:iam::123456789012:role/team-a-training",
@@ -46,6 +48,7 @@ RUNNING = {
 }
 
 Answer = Mapping[str, Any] | Exception
+REMEMBER = ("kube", "remember", f"{JOB}@{REGION}")  # name and region written before the create
 
 
 def client_error(code: str, message: str, http: int = 400, operation: str = "Op") -> ClientError:
@@ -133,9 +136,11 @@ class Row:
     spec: Mapping[str, Any] = field(default_factory=lambda: SPEC)
     status: Mapping[str, Any] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
-    allowance: tenancy.Allowance = field(default_factory=tenancy.Allowance)
+    governance: tenancy.Governance = field(default_factory=tenancy.Governance)
     default_region: str | None = REGION
     requests: Sequence[Mapping[str, Any]] | None = None  # expected create/update/add_tags bodies
+
+    hidden: Sequence[str] = ()  # words no message may contain (another tenant's names)
 
     def param(self) -> Any:
         return pytest.param(self, id=self.id)
@@ -171,11 +176,48 @@ def ports_for(row: Row, run: Run) -> ports.Ports:
             run.sagemaker[region] = FakeSageMaker(region, answers, run.calls)
         return run.sagemaker[region]
 
-    async def allowance(namespace: str) -> tenancy.Allowance:
+    async def governance(namespace: str) -> tenancy.Governance:
         assert namespace == NAMESPACE
-        return row.allowance
+        return row.governance
 
-    return ports.Ports(sagemaker=sagemaker, allowance=allowance, default_region=row.default_region)
+    async def remember(namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        assert (namespace, name) == (NAMESPACE, NAME)
+        run.calls.append(("kube", "remember", f"{status['trainingJobName']}@{status['region']}"))
+
+    return ports.Ports(
+        sagemaker=sagemaker,
+        governance=governance,
+        remember=remember,
+        default_region=row.default_region,
+        regions=REGIONS,
+    )
+
+
+def governed(
+    allow: Mapping[str, tuple[str, ...]] | None = None,
+    *,
+    regions: tuple[str, ...] | None = None,
+    allow_adoption: bool = False,
+    require_policy: bool = False,
+) -> tenancy.Governance:
+    """A namespace governed by one policy allowing ``allow`` (kind -> entries)."""
+    spec = policy.PolicySpec.model_validate(
+        {
+            "namespaceSelector": {},
+            "regions": regions,
+            "allowAdoption": allow_adoption,
+            "allow": dict(allow or {}),
+        }
+    )
+    return tenancy.Governance((policy.Policy(name="team-a", spec=spec),), require_policy)
+
+
+# What the policy rows allow: exactly what SPEC names.
+TEAM_A = {
+    "roleArns": ("arn:aws:iam::123456789012:role/team-a-*",),
+    "s3": ("s3://team-a",),
+    "images": ("img:*",),
+}
 
 
 def view(status: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,6 +252,9 @@ def check(row: Row, run: Run, outcome: reconcile.Outcome | None, raised: Excepti
         assert {key: got.get(key) for key in row.expect} == dict(row.expect)
     assert [(type_, reason) for type_, reason, _ in outcome.events] == list(row.events)
     assert outcome.release is row.release
+    for word in row.hidden:
+        assert all(word not in message for _, _, message in outcome.events), word
+        assert word not in str(outcome.status), word
 
 
 async def decide(row: Row, decision: Any, *args: Any, **kwargs: Any) -> None:

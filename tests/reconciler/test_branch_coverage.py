@@ -20,6 +20,7 @@ DECISION_MODULES = (
     "sagemaker_operator.controller.news",
     "sagemaker_operator.controller.tenancy",
     "sagemaker_operator.resource.conditions",
+    "sagemaker_operator.resource.policy",
 )
 TABLES = sorted(
     str(path.relative_to(ROOT))

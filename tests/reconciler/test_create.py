@@ -20,7 +20,9 @@ from tests.reconciler.table import (
     NOT_FOUND,
     OURS,
     REGION,
+    REMEMBER,
     SPEC,
+    TEAM_A,
     THEIRS,
     THROTTLED,
     TOO_MANY,
@@ -31,11 +33,18 @@ from tests.reconciler.table import (
     client_error,
     decide,
     described,
+    governed,
     ports_for,
     resource_of,
 )
 
 CREATED = {"TrainingJobArn": ARN}
+# A job nobody owns, created with what SPEC names (so TEAM_A's policy admits it).
+ADOPTABLE = described(
+    RoleArn=SPEC["roleArn"],
+    AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
+    OutputDataConfig={"S3OutputPath": "s3://team-a/out/"},
+)
 PENDING_JOB = {"phase": "InProgress", "Succeeded": ("Unknown", "InProgress")}
 
 
@@ -59,7 +68,7 @@ ROWS = [
     Row(
         "not found: created, with provenance tags",
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", JOB), ("create", JOB)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
         expect={
             **PENDING_JOB,
             "trainingJobArn": ARN,
@@ -74,7 +83,11 @@ ROWS = [
         "spec.region chooses the region's client",
         spec={**SPEC, "region": "eu-west-1"},
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("eu-west-1", "describe", JOB), ("eu-west-1", "create", JOB)],
+        calls=[
+            ("eu-west-1", "describe", JOB),
+            ("kube", "remember", f"{JOB}@eu-west-1"),
+            ("eu-west-1", "create", JOB),
+        ],
         expect={"region": "eu-west-1", "phase": "InProgress"},
         events=[("Normal", "Created")],
     ),
@@ -82,17 +95,29 @@ ROWS = [
         "spec.trainingJobName is the job's name",
         spec={**SPEC, "trainingJobName": "chosen"},
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", "chosen"), ("create", "chosen")],
+        calls=[
+            ("describe", "chosen"),
+            ("kube", "remember", f"chosen@{REGION}"),
+            ("create", "chosen"),
+        ],
         expect={"trainingJobName": "chosen"},
         events=[("Normal", "Created")],
     ),
     Row(
         "the name a refusal recorded is kept",
-        status={"trainingJobName": "recorded", "phase": "Pending"},
+        status={"trainingJobName": "recorded", "region": REGION, "phase": "Pending"},
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
         calls=[("describe", "recorded"), ("create", "recorded")],
         expect={"trainingJobName": "recorded"},
         events=[("Normal", "Created")],
+    ),
+    Row(
+        "a lost answer, then the default Region changed: the retry looks where it went",
+        status={"trainingJobName": JOB, "region": "eu-west-1", "phase": "Pending"},
+        answers={"describe": [described()], "tags": [OURS]},
+        calls=[("eu-west-1", "describe", JOB), ("eu-west-1", "tags", ARN)],
+        expect={"region": "eu-west-1", "trainingJobArn": ARN},
+        events=[("Normal", "Adopted")],
     ),
     Row(
         "no spec.region and no default region: refused without a call",
@@ -101,16 +126,48 @@ ROWS = [
         events=[("Warning", "NoRegion")],
     ),
     Row(
-        "a role the namespace may not use: refused without a call",
-        allowance=tenancy.Allowance(role_arns=("arn:aws:iam::123456789012:role/other-*",)),
-        expect=refused("RoleNotAllowed"),
-        events=[("Warning", "RoleNotAllowed")],
+        "a Region SageMaker does not have: refused before any client exists",
+        spec={**SPEC, "region": "xx-bogus-1"},
+        expect=refused("UnknownRegion"),
+        events=[("Warning", "UnknownRegion")],
     ),
     Row(
-        "an S3 prefix the namespace may not use: refused without a call",
-        allowance=tenancy.Allowance(s3_prefixes=("s3://team-b/",)),
-        expect=refused("S3PrefixNotAllowed"),
-        events=[("Warning", "S3PrefixNotAllowed")],
+        "governed, everything it names allowed: created",
+        governance=governed(TEAM_A),
+        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+        expect={"phase": "InProgress"},
+        events=[("Normal", "Created")],
+    ),
+    Row(
+        "a role the policy does not allow: refused without a call",
+        governance=governed({**TEAM_A, "roleArns": ("arn:aws:iam::123456789012:role/b-*",)}),
+        expect=refused("NotAllowedByPolicy"),
+        events=[("Warning", "NotAllowedByPolicy")],
+    ),
+    Row(
+        "an S3 location the policy does not allow: refused without a call",
+        governance=governed({**TEAM_A, "s3": ("s3://team-b",)}),
+        expect=refused("NotAllowedByPolicy"),
+        events=[("Warning", "NotAllowedByPolicy")],
+    ),
+    Row(
+        "a kind of reference the policy does not list (images): refused",
+        governance=governed({k: v for k, v in TEAM_A.items() if k != "images"}),
+        expect=refused("NotAllowedByPolicy"),
+        events=[("Warning", "NotAllowedByPolicy")],
+    ),
+    Row(
+        "a Region the policy does not allow: refused",
+        governance=governed(TEAM_A, regions=("eu-west-1",)),
+        expect=refused("RegionNotAllowed"),
+        events=[("Warning", "RegionNotAllowed")],
+    ),
+    Row(
+        "no policy selects the namespace and one is required: refused",
+        governance=tenancy.Governance((), require_policy=True),
+        expect=refused("NoPolicy"),
+        events=[("Warning", "NoPolicy")],
     ),
     Row(
         "a spec that does not fit the model: refused before CreateTrainingJob",
@@ -135,11 +192,12 @@ ROWS = [
         events=[("Normal", "Adopted")],
     ),
     Row(
-        "found another resource's job: NameConflict naming its owner",
+        "found another resource's job: NameConflict that does not say whose",
         answers={"describe": [described()], "tags": [THEIRS]},
         calls=[("describe", JOB), ("tags", ARN)],
         expect=refused("NameConflict"),
         events=[("Warning", "NameConflict")],
+        hidden=("team-b", "secret-project"),
     ),
     Row(
         "found a job without provenance: NameConflict",
@@ -149,13 +207,53 @@ ROWS = [
         events=[("Warning", "NameConflict")],
     ),
     Row(
-        "found a job without provenance, adopt annotation: tagged and tracked",
+        "adopt a job nobody owns, the policy allows adoption and the job: tagged and tracked",
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
-        answers={"describe": [described()], "tags": [{}], "add_tags": [{}]},
+        governance=governed(TEAM_A, allow_adoption=True),
+        answers={"describe": [ADOPTABLE], "tags": [{}], "add_tags": [{}]},
         calls=[("describe", JOB), ("tags", ARN), ("add_tags", ARN)],
         expect={"phase": "InProgress", "trainingJobArn": ARN},
         events=[("Normal", "Adopted")],
         requests=[{"ResourceArn": ARN, "Tags": OURS}],
+    ),
+    Row(
+        "adopt, but no policy governs the namespace: adoption is off by default",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        answers={"describe": [ADOPTABLE], "tags": [{}]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("AdoptionNotAllowed"),
+        events=[("Warning", "AdoptionNotAllowed")],
+    ),
+    Row(
+        "adopt, the policy does not allow adoption",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        governance=governed(TEAM_A),
+        answers={"describe": [ADOPTABLE], "tags": [{}]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("AdoptionNotAllowed"),
+        events=[("Warning", "AdoptionNotAllowed")],
+    ),
+    Row(
+        "adopt a job whose own role the policy refuses: refused, never tagged",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        governance=governed(TEAM_A, allow_adoption=True),
+        answers={
+            "describe": [{**ADOPTABLE, "RoleArn": "arn:aws:iam::123456789012:role/admin"}],
+            "tags": [{}],
+        },
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("NotAllowedByPolicy"),
+        events=[("Warning", "NotAllowedByPolicy")],
+    ),
+    Row(
+        "adopt another resource's job: NameConflict that does not say whose",
+        annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        governance=governed(TEAM_A, allow_adoption=True),
+        answers={"describe": [ADOPTABLE], "tags": [THEIRS]},
+        calls=[("describe", JOB), ("tags", ARN)],
+        expect=refused("NameConflict"),
+        events=[("Warning", "NameConflict")],
+        hidden=("team-b", "secret-project"),
     ),
     Row(
         "adopt annotation other than 'true' does not adopt",
@@ -172,7 +270,7 @@ ROWS = [
             "create": [client_error("ResourceInUse", "Training job already exists")],
             "tags": [OURS],
         },
-        calls=[("describe", JOB), ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
         expect={"phase": "InProgress", "trainingJobArn": ARN},
         events=[("Normal", "Adopted")],
     ),
@@ -183,7 +281,7 @@ ROWS = [
             "create": [client_error("ResourceInUse", "Training job already exists")],
             "tags": [THEIRS],
         },
-        calls=[("describe", JOB), ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
         expect=refused("NameConflict"),
         events=[("Warning", "NameConflict")],
     ),
@@ -193,14 +291,14 @@ ROWS = [
             "describe": [NOT_FOUND, NOT_FOUND],
             "create": [client_error("ResourceInUse", "Training job already exists")],
         },
-        calls=[("describe", JOB), ("create", JOB), ("describe", JOB)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB)],
         raises=(errors.TransientError, "ResourceInUse"),
     ),
     *(
         Row(
             f"create refused permanently ({code}): Failed with SageMaker's words",
             answers={"describe": [NOT_FOUND], "create": [client_error(code, message)]},
-            calls=[("describe", JOB), ("create", JOB)],
+            calls=[("describe", JOB), REMEMBER, ("create", JOB)],
             expect=refused(code, message),
             events=[("Warning", code)],
         )
@@ -214,7 +312,7 @@ ROWS = [
     Row(
         "botocore refuses the request before sending it: Failed",
         answers={"describe": [NOT_FOUND], "create": [ParamValidationError(report="bad")]},
-        calls=[("describe", JOB), ("create", JOB)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
         expect=refused("ValidationException"),
         events=[("Warning", "ValidationException")],
     ),
@@ -222,7 +320,7 @@ ROWS = [
         Row(
             f"create {label}: retried, nothing written",
             answers={"describe": [NOT_FOUND], "create": [answer]},
-            calls=[("describe", JOB), ("create", JOB)],
+            calls=[("describe", JOB), REMEMBER, ("create", JOB)],
             raises=raises,
         )
         for label, answer, raises in [
@@ -268,8 +366,9 @@ ROWS = [
     Row(
         "adopting, AddTags refused: the refusal is permanent, not swallowed",
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
+        governance=governed(TEAM_A, allow_adoption=True),
         answers={
-            "describe": [described()],
+            "describe": [ADOPTABLE],
             "tags": [{}],
             "add_tags": [client_error("AccessDeniedException", "not allowed to tag")],
         },
@@ -289,7 +388,7 @@ async def test_the_create_request_carries_the_spec_and_provenance() -> None:
         "request",
         spec={**SPEC, "tags": [{"key": "team", "value": "a"}]},
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", JOB), ("create", JOB)],
+        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
         expect={"trainingJobArn": ARN},
         events=[("Normal", "Created")],
     )

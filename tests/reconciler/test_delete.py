@@ -1,4 +1,8 @@
-"""delete: stop a running job, release the resource once SageMaker says it is over."""
+"""delete: stop a running job this resource owns; release once SageMaker says it is over.
+
+Every resource can always be deleted: Retain and the release annotation work in every
+state, and SageMaker's permanent refusals hold it with Synced=False naming that way out.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,20 @@ from tests.reconciler.table import (
 )
 
 STOPPING = {**RUNNING, "phase": "Stopping"}
-NO_JOB_YET = {"phase": "Pending"}
+NO_JOB_YET = {"phase": "Pending", "trainingJobName": JOB}
 STOP_REQUESTED = {"phase": "Stopping"}
 ALREADY_ENDED = client_error("ValidationException", "The training job has already completed")
+DENIED = client_error("AccessDeniedException", "not authorized to perform this action")
+LOOK = [("describe", JOB), ("tags", ARN)]  # the ownership check before any stop
+RELEASE_ANNOTATIONS = {reconcile.RELEASE_ANNOTATION: "true"}
+
+
+def held(code: str) -> dict[str, object]:
+    return {"Synced": ("False", code), "Synced.message": f"{DENIED_TEXT} ({code}); {WAY_OUT}"}
+
+
+DENIED_TEXT = "not authorized to perform this action"
+WAY_OUT = reconcile.WAY_OUT
 
 ROWS = [
     Row(
@@ -34,6 +49,20 @@ ROWS = [
         status=RUNNING,
         release=True,
         events=[("Normal", "Retained")],
+    ),
+    Row(
+        "Retain while a stop is held by a refusal: released all the same",
+        spec={**SPEC, "deletionPolicy": "Retain"},
+        status={**RUNNING, "conditions": []},
+        release=True,
+        events=[("Normal", "Retained")],
+    ),
+    Row(
+        "the release annotation: released without a call, audited by a Warning",
+        status=RUNNING,
+        annotations=RELEASE_ANNOTATIONS,
+        release=True,
+        events=[("Warning", "ReleasedWithoutStop")],
     ),
     Row(
         "already terminal: released without a call",
@@ -47,12 +76,25 @@ ROWS = [
     ),
     Row("no region at all: nothing could exist, released", default_region=None, release=True),
     Row(
-        "running: StopTrainingJob once, then wait",
+        "a Region SageMaker does not have: nothing could exist there, released",
+        spec={**SPEC, "region": "xx-bogus-1"},
+        release=True,
+    ),
+    Row(
+        "running and ours: StopTrainingJob once, then wait",
         status=RUNNING,
-        answers={"stop": [{}]},
-        calls=[("stop", JOB)],
+        answers={"describe": [described()], "tags": [OURS], "stop": [{}]},
+        calls=[*LOOK, ("stop", JOB)],
         expect=STOP_REQUESTED,
         events=[("Normal", "StopRequested")],
+    ),
+    Row(
+        "a forged status names someone else's job: released, never stopped",
+        status=RUNNING,
+        answers={"describe": [described()], "tags": [THEIRS]},
+        calls=LOOK,
+        release=True,
+        events=[("Warning", "JobNotOwned")],
     ),
     Row("stop already asked: wait without a call", status=STOPPING),
     Row(
@@ -77,52 +119,80 @@ ROWS = [
         release=True,
     ),
     Row(
+        "the job is gone already: released",
+        status=RUNNING,
+        answers={"describe": [NOT_FOUND]},
+        calls=[("describe", JOB)],
+        release=True,
+    ),
+    Row(
+        "ours and ended meanwhile: released without a stop",
+        status=RUNNING,
+        answers={"describe": [described("Completed", "Completed")], "tags": [OURS]},
+        calls=LOOK,
+        release=True,
+    ),
+    Row(
         "stop: SageMaker no longer knows the job, released",
         status=RUNNING,
-        answers={"stop": [NOT_FOUND]},
-        calls=[("stop", JOB)],
+        answers={"describe": [described()], "tags": [OURS], "stop": [NOT_FOUND]},
+        calls=[*LOOK, ("stop", JOB)],
         release=True,
     ),
     Row(
         "stop refused because the job just ended: released",
         status=RUNNING,
-        answers={"stop": [ALREADY_ENDED], "describe": [described("Completed", "Completed")]},
-        calls=[("stop", JOB), ("describe", JOB)],
+        answers={
+            "describe": [described(), described("Completed", "Completed")],
+            "tags": [OURS],
+            "stop": [ALREADY_ENDED],
+        },
+        calls=[*LOOK, ("stop", JOB), ("describe", JOB)],
         release=True,
     ),
     Row(
         "stop refused, then the job is gone: released",
         status=RUNNING,
-        answers={"stop": [ALREADY_ENDED], "describe": [NOT_FOUND]},
-        calls=[("stop", JOB), ("describe", JOB)],
+        answers={"describe": [described(), NOT_FOUND], "tags": [OURS], "stop": [ALREADY_ENDED]},
+        calls=[*LOOK, ("stop", JOB), ("describe", JOB)],
         release=True,
     ),
     Row(
-        "stop refused while the job runs: held, Synced=False with SageMaker's words",
+        "stop refused while the job runs: held, Synced=False names the way out",
         status=RUNNING,
-        answers={
-            "stop": [client_error("AccessDeniedException", "not authorized: StopTrainingJob")],
-            "describe": [described()],
-        },
-        calls=[("stop", JOB), ("describe", JOB)],
-        expect={
-            "Synced": ("False", "AccessDeniedException"),
-            "Synced.message": "not authorized: StopTrainingJob",
-        },
+        answers={"describe": [described(), described()], "tags": [OURS], "stop": [DENIED]},
+        calls=[*LOOK, ("stop", JOB), ("describe", JOB)],
+        expect=held("AccessDeniedException"),
+        events=[("Warning", "StopRefused")],
+    ),
+    Row(
+        "the look-up refused (a Region blocked by policy): held, names the way out",
+        status=RUNNING,
+        answers={"describe": [DENIED]},
+        calls=[("describe", JOB)],
+        expect=held("AccessDeniedException"),
+        events=[("Warning", "StopRefused")],
+    ),
+    Row(
+        "the ownership check refused: held, names the way out",
+        status=RUNNING,
+        answers={"describe": [described()], "tags": [DENIED]},
+        calls=LOOK,
+        expect=held("AccessDeniedException"),
         events=[("Warning", "StopRefused")],
     ),
     Row(
         "stop throttled: retried",
         status=RUNNING,
-        answers={"stop": [THROTTLED]},
-        calls=[("stop", JOB)],
+        answers={"describe": [described()], "tags": [OURS], "stop": [THROTTLED]},
+        calls=[*LOOK, ("stop", JOB)],
         raises=(errors.ThrottlingError, "ThrottlingException"),
     ),
     Row(
         "stop 500: retried",
         status=RUNNING,
-        answers={"stop": [INTERNAL]},
-        calls=[("stop", JOB)],
+        answers={"describe": [described()], "tags": [OURS], "stop": [INTERNAL]},
+        calls=[*LOOK, ("stop", JOB)],
         raises=(errors.TransientError, "InternalFailure"),
     ),
     Row(
@@ -136,26 +206,19 @@ ROWS = [
         "no job recorded, the name is someone else's job: released, never stopped",
         status=NO_JOB_YET,
         answers={"describe": [described()], "tags": [THEIRS]},
-        calls=[("describe", JOB), ("tags", ARN)],
-        release=True,
-    ),
-    Row(
-        "no job recorded, ours exists and has ended: released",
-        status=NO_JOB_YET,
-        answers={"describe": [described("Failed", "Failed")], "tags": [OURS]},
-        calls=[("describe", JOB), ("tags", ARN)],
+        calls=LOOK,
         release=True,
     ),
     Row(
         "no job recorded, ours runs (create crashed midway): stopped",
         status=NO_JOB_YET,
         answers={"describe": [described()], "tags": [OURS], "stop": [{}]},
-        calls=[("describe", JOB), ("tags", ARN), ("stop", JOB)],
+        calls=[*LOOK, ("stop", JOB)],
         expect=STOP_REQUESTED,
         events=[("Normal", "StopRequested")],
     ),
     Row(
-        "no job recorded, look-up throttled: retried",
+        "look-up throttled: retried",
         status=NO_JOB_YET,
         answers={"describe": [THROTTLED]},
         calls=[("describe", JOB)],

@@ -1,4 +1,4 @@
-"""The status documents and the tenancy guard the decisions are made of (pure)."""
+"""The status documents the decisions are made of (pure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from sagemaker_operator.controller import tenancy
 from sagemaker_operator.resource import conditions
 
 
@@ -51,18 +50,3 @@ def test_changed_members_is_a_merge_patch_of_differences(
     current: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]
 ) -> None:
     assert conditions.changed_members(current, new) == patch
-
-
-def test_a_tenancy_entry_that_is_not_a_mapping_is_an_error() -> None:
-    with pytest.raises(ValueError, match="not a mapping"):
-        tenancy.allowance_for("ns", {"ns": "- a list"}, None)
-
-
-def test_tenancy_lists_may_be_comma_separated_strings() -> None:
-    allowance = tenancy.allowance_for("ns", {"ns": "roleArns: 'a, b'\ns3Prefixes: s3://x/"}, None)
-    assert allowance == tenancy.Allowance(("a", "b"), ("s3://x/",))
-
-
-def test_s3_uris_are_found_in_lists_and_maps_and_nothing_else() -> None:
-    spec = {"a": ["s3://one/", {"b": "s3://two/"}, 3, None], "c": "https://x", "d": True}
-    assert list(tenancy.s3_uris(spec)) == ["s3://one/", "s3://two/"]

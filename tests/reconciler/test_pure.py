@@ -1,12 +1,10 @@
-"""Pure pieces of the reconciler: job names, phases, conditions, tenancy, events, the index."""
+"""Pure pieces of the reconciler: job names, phases, conditions, events, the index."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from sagemaker_operator.controller import news, owned, tenancy
+from sagemaker_operator.controller import news, owned
 from sagemaker_operator.resource import conditions, jobnames
 
 UID = "0f3c2b1a-9d8e-4c7b-a6f5-e4d3c2b1a098"
@@ -72,46 +70,6 @@ def test_conditions_are_a_list_keyed_by_type() -> None:
     both = conditions.with_condition(both, "Succeeded", "Unknown", "InProgress", "run", 1)
     both = conditions.with_condition(both, "Synced", "False", "Throttled", "slow", 1)
     assert [c["type"] for c in both] == ["Succeeded", "Synced"]
-
-
-SPEC: dict[str, Any] = {
-    "roleArn": "arn:aws:iam::123456789012:role/team-a-training",
-    "outputDataConfig": {"s3OutputPath": "s3://team-a/out/"},
-    "inputDataConfig": [
-        {"channelName": "train", "dataSource": {"s3DataSource": {"s3Uri": "s3://team-a/data/"}}}
-    ],
-}
-
-
-def test_unrestricted_namespace_allows_anything() -> None:
-    assert tenancy.check(SPEC, tenancy.allowance_for("ns", None, None)) is None
-
-
-def test_configmap_entry_limits_roles_and_prefixes() -> None:
-    data = {
-        "ns": "roleArns: ['arn:aws:iam::123456789012:role/team-a-*']\ns3Prefixes: [s3://team-a/]"
-    }
-    assert tenancy.check(SPEC, tenancy.allowance_for("ns", data, None)) is None
-    other = dict(SPEC, roleArn="arn:aws:iam::123456789012:role/admin")
-    refusal = tenancy.check(other, tenancy.allowance_for("ns", data, None))
-    assert refusal is not None
-    assert refusal.reason == "RoleNotAllowed"
-
-
-def test_s3_uris_anywhere_in_the_spec_are_checked() -> None:
-    annotations = {tenancy.S3_ANNOTATION: "s3://team-a/data/"}
-    refusal = tenancy.check(SPEC, tenancy.allowance_for("ns", None, annotations))
-    assert refusal is not None
-    assert refusal.reason == "S3PrefixNotAllowed"
-    assert "s3://team-a/out/" in refusal.message
-
-
-def test_configmap_wildcard_is_the_default_and_wins_over_annotations() -> None:
-    data = {"*": "roleArns: []"}
-    annotations = {tenancy.ROLE_ANNOTATION: "*"}
-    refusal = tenancy.check(SPEC, tenancy.allowance_for("ns", data, annotations))
-    assert refusal is not None
-    assert refusal.reason == "RoleNotAllowed"
 
 
 def test_events_for_transitions() -> None:

@@ -19,6 +19,7 @@ class TrackRow:
     expect: Mapping[str, Any]
     events: list[tuple[str, str]]
     status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
+    owned_by_it: bool = True
 
 
 def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
@@ -30,6 +31,13 @@ def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
 
 ARTIFACTS = {"S3ModelArtifacts": "s3://team-a/out/model.tar.gz"}
 ROWS = [
+    TrackRow(
+        "the job lacks the resource's uid tag (a forged status): nothing mirrored",
+        described("Completed", "Completed", ModelArtifacts=ARTIFACTS),
+        {"phase": "Failed", "Succeeded": ("False", "JobNotOwned"), "modelArtifacts": None},
+        [("Warning", "JobNotOwned")],
+        owned_by_it=False,
+    ),
     TrackRow(
         "SageMaker no longer knows the job: Failed, JobNotFound",
         None,
@@ -109,12 +117,12 @@ ROWS = [
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
 def test_track(row: TrackRow) -> None:
-    outcome = reconcile.track(job_of(row.status), row.description)
+    outcome = reconcile.track(job_of(row.status), row.description, owned_by_it=row.owned_by_it)
     got = view(outcome.status)
     assert {key: got.get(key) for key in row.expect} == dict(row.expect)
     assert [(type_, reason) for type_, reason, _ in outcome.events] == row.events
     assert outcome.release is False
-    if row.description is not None:
+    if row.description is not None and row.owned_by_it:
         assert got["trainingJobArn"] == ARN
         assert got["region"] == REGION
         assert got["logsUrl"].endswith(f"logStreamNameFilter$3D{JOB}")

@@ -10,15 +10,20 @@ from botocore.exceptions import ReadTimeoutError
 from sagemaker_operator.controller import reconcile
 from sagemaker_operator.sagemaker import errors
 from tests.reconciler.table import (
+    ARN,
     INTERNAL,
     JOB,
+    OURS,
     RUNNING,
     SPEC,
+    TEAM_A,
+    THEIRS,
     THROTTLED,
     TOO_MANY,
     Row,
     client_error,
     decide,
+    governed,
 )
 
 PROFILER = {"profilerConfig": {"s3OutputPath": "s3://team-a/profiler/"}}
@@ -51,8 +56,8 @@ ROWS = [
         "profilerConfig changed: UpdateTrainingJob with just that",
         spec={**SPEC, **PROFILER},
         status=RUNNING,
-        answers={"update": [UPDATED]},
-        calls=[("update", JOB)],
+        answers={"tags": [OURS], "update": [UPDATED]},
+        calls=[("tags", ARN), ("update", JOB)],
         expect=SYNCED,
         events=[("Normal", "Updated")],
         requests=[
@@ -66,8 +71,8 @@ ROWS = [
         "keepAlivePeriodInSeconds changed: only that member of resourceConfig is sent",
         spec={**SPEC, **KEEP_ALIVE},
         status=RUNNING,
-        answers={"update": [UPDATED]},
-        calls=[("update", JOB)],
+        answers={"tags": [OURS], "update": [UPDATED]},
+        calls=[("tags", ARN), ("update", JOB)],
         expect=SYNCED,
         events=[("Normal", "Updated")],
         requests=[{"TrainingJobName": JOB, "ResourceConfig": {"KeepAlivePeriodInSeconds": 600}}],
@@ -86,13 +91,48 @@ ROWS = [
         expect=unsynced("ImmutableFieldChanged"),
         events=[("Warning", "ImmutableFieldChanged")],
     ),
+    Row(
+        "the policy refuses the new profiler location: Synced=False, nothing sent",
+        spec={**SPEC, "profilerConfig": {"s3OutputPath": "s3://team-b/profiler/"}},
+        status=RUNNING,
+        governance=governed(TEAM_A),
+        expect=unsynced("NotAllowedByPolicy"),
+        events=[("Warning", "UpdateRefused")],
+    ),
+    Row(
+        "the policy admits the change: sent",
+        spec={**SPEC, **PROFILER},
+        status=RUNNING,
+        governance=governed(TEAM_A),
+        answers={"tags": [OURS], "update": [UPDATED]},
+        calls=[("tags", ARN), ("update", JOB)],
+        expect=SYNCED,
+        events=[("Normal", "Updated")],
+    ),
+    Row(
+        "the job in status is not this resource's (a forged status): nothing sent",
+        spec={**SPEC, **PROFILER},
+        status=RUNNING,
+        answers={"tags": [THEIRS]},
+        calls=[("tags", ARN)],
+        expect=unsynced("JobNotOwned"),
+        events=[("Warning", "UpdateRefused")],
+    ),
+    Row(
+        "ownership check throttled: retried",
+        spec={**SPEC, **PROFILER},
+        status=RUNNING,
+        answers={"tags": [THROTTLED]},
+        calls=[("tags", ARN)],
+        raises=(errors.ThrottlingError, "ThrottlingException"),
+    ),
     *(
         Row(
             f"UpdateTrainingJob refused ({code}): Synced=False with SageMaker's words",
             spec={**SPEC, **PROFILER},
             status=RUNNING,
-            answers={"update": [client_error(code, message)]},
-            calls=[("update", JOB)],
+            answers={"tags": [OURS], "update": [client_error(code, message)]},
+            calls=[("tags", ARN), ("update", JOB)],
             expect=unsynced(code, message),
             events=[("Warning", "UpdateRefused")],
         )
@@ -107,8 +147,8 @@ ROWS = [
             f"UpdateTrainingJob {label}: retried",
             spec={**SPEC, **PROFILER},
             status=RUNNING,
-            answers={"update": [answer]},
-            calls=[("update", JOB)],
+            answers={"tags": [OURS], "update": [answer]},
+            calls=[("tags", ARN), ("update", JOB)],
             raises=raises,
         )
         for label, answer, raises in [

@@ -17,6 +17,19 @@ def test_crds_directory_holds_the_generator_output() -> None:
     assert committed == crd.render(), f"crds/ is stale; regenerate: {crd.COMMAND}"
 
 
+def test_crds_directory_holds_the_policy_crd() -> None:
+    committed = (ROOT / crd.POLICY_OUTPUT).read_text()
+    regenerate = crd.command(names.POLICY_PLURAL)
+    assert committed == crd.render(names.POLICY_PLURAL), f"crds/ is stale; regenerate: {regenerate}"
+
+
+def test_cli_prints_the_policy_crd() -> None:
+    result = CliRunner().invoke(cli.main, ["crd", "--kind", names.POLICY_PLURAL])
+    assert result.exit_code == 0, result.output
+    assert "kind: TrainingJobPolicy" in result.output
+    assert result.output == crd.render(names.POLICY_PLURAL)
+
+
 def test_cli_prints_the_crd() -> None:
     result = CliRunner().invoke(cli.main, ["crd"])
     assert result.exit_code == 0, result.output

@@ -18,7 +18,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, reconcile, status_writes
+from sagemaker_operator.controller import owned, policies, reconcile, status_writes
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.resource import conditions
@@ -61,6 +61,10 @@ async def _decide(
     )
     try:
         outcome = await decide(runtime.ports, resource)
+    except ApiException as error:  # reading policies or remembering the name: transient
+        raise kopf.TemporaryError(
+            f"Kubernetes API: {error.status} {error.reason}", delay=1.0
+        ) from error
     except errors.TransientError as error:
         await _write(runtime, resource, _unsynced_by(error, resource))
         if retry + 1 == THROTTLED_EVENT_AFTER:
@@ -72,6 +76,8 @@ async def _decide(
         delay = random.uniform(1.0, min(cap, 2.0 ** (retry + 1)))  # full jitter
         raise kopf.TemporaryError(str(error), delay=delay) from error
     await _write(runtime, resource, outcome.status, unless_terminal=unless_terminal)
+    if outcome.owned_arn:
+        runtime.owned.vouch(resource.uid, outcome.owned_arn)
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
     return outcome
@@ -154,13 +160,20 @@ async def stop_training_job(**kwargs: Any) -> None:
         return await reconcile.delete(ports, resource, describe_stopping=describe)
 
     outcome = await _decide("delete", decide, unless_terminal=True, **_args(kwargs))
-    if not outcome.release:
-        # No AWS call while waiting: observation writes the terminal status, and this retry
-        # (an async sleep in kopf, no worker held) only reads it back from the resource.
+    if outcome.release:
+        return
+    if outcome.status.get("conditions"):
+        # SageMaker refused: a person must act (the status names the way out); look again
+        # slowly in case the refusal passes (a policy or quota fixed).
         raise kopf.TemporaryError(
-            "waiting for SageMaker to report the job stopped",
-            delay=runtime.settings.poll_interval_seconds,
+            "deletion held by SageMaker's refusal", delay=runtime.settings.retry_max_delay_seconds
         )
+    # No AWS call while waiting: observation writes the terminal status, and this retry (an
+    # async sleep in kopf, no worker held) only reads it back from the resource.
+    raise kopf.TemporaryError(
+        "waiting for SageMaker to report the job stopped",
+        delay=runtime.settings.poll_interval_seconds,
+    )
 
 
 def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +184,7 @@ def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
 async def start_observation(memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
     runtime.tasks["observation"] = asyncio.create_task(runtime.observation.run(runtime))
+    runtime.tasks["policies"] = asyncio.create_task(policies.keep_statuses(runtime))
 
 
 @kopf.on.cleanup()

@@ -179,18 +179,33 @@ class Kube:
         except ApiException as error:
             logger.warning("could not post event %s on %s: %s", reason, meta["name"], error.reason)
 
-    async def read_namespace_annotations(self, namespace: str) -> dict[str, str]:
+    async def read_namespace_labels(self, namespace: str) -> dict[str, str]:
         found = await self._run(self._core.read_namespace, namespace)
-        return dict(found.metadata.annotations or {})
+        return dict(found.metadata.labels or {})
 
-    async def read_configmap_data(self, namespace: str, name: str) -> dict[str, str] | None:
-        try:
-            found = await self._run(self._core.read_namespaced_config_map, name, namespace)
-        except ApiException as error:
-            if error.status == 404:  # a 403 must not silently lift the guard: it raises
-                return None
-            raise
-        return dict(found.data or {})
+    async def list_namespace_labels(self) -> list[dict[str, str]]:
+        found = await self._run(self._core.list_namespace)
+        return [dict(item.metadata.labels or {}) for item in found.items]
+
+    async def list_policies(self) -> list[dict[str, Any]]:
+        """Every TrainingJobPolicy (cluster-scoped) as the API server holds it."""
+        found = await self._run(
+            self._objects.list_cluster_custom_object,
+            names.GROUP,
+            names.VERSION,
+            names.POLICY_PLURAL,
+        )
+        return list(found.get("items", []))
+
+    async def patch_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        await self._run(
+            self._objects.patch_cluster_custom_object_status,
+            names.GROUP,
+            names.VERSION,
+            names.POLICY_PLURAL,
+            name,
+            {"status": dict(status)},
+        )
 
     async def drain(self) -> None:
         """Wait for the queued Events to go out (at shutdown, under the caller's timeout)."""

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sagemaker_operator import metrics
+from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import owned, reconcile, status_writes
 from sagemaker_operator.sagemaker import errors
 from sagemaker_operator.sagemaker.client import RegionClient
@@ -62,8 +62,8 @@ class RegionPoller:
         self._concurrency = concurrency  # jobs described and written at once
         self._full_sweep_interval = full_sweep_interval
         self._skew = datetime.timedelta(seconds=skew)
-        self._covered: set[str] = set()  # jobs a listing window has already included
-        self._described: dict[str, tuple[Any, ...]] = {}  # summary last described, per job
+        self._covered: set[str] = set()  # resources (uids) a listing window has included
+        self._described: dict[str, tuple[Any, ...]] = {}  # summary last described, per uid
         self._last_cycle_start: datetime.datetime | None = None
         self._last_full_sweep = time.monotonic()
         self.last_progress = time.monotonic()  # a cycle ended, well or not: the loop is alive
@@ -107,17 +107,22 @@ class RegionPoller:
         """One listing window; describes and applies what changed; returns how many jobs it
         described. Raises on SageMaker errors."""
         cycle_start = datetime.datetime.now(datetime.UTC)
-        running = {
-            job.job_name: job for job in self._index.in_region(self.region) if not job.terminal
-        }
-        self._forget_all_but(running)
+        # NB: by name, a list: two resources can name one job (one of them by a status someone
+        # else wrote); each is judged on its own, neither hides the other.
+        running: dict[str, list[owned.OwnedJob]] = {}
+        for job in self._index.in_region(self.region):
+            if not job.terminal:
+                running.setdefault(job.job_name, []).append(job)
+        self._forget_all_but({job.uid for jobs in running.values() for job in jobs})
         self._report_counts()
         if not running:
             self._last_cycle_start = cycle_start
             return 0
 
         full = time.monotonic() - self._last_full_sweep >= self._full_sweep_interval
-        uncovered = [job for name, job in running.items() if full or name not in self._covered]
+        uncovered = [
+            job for jobs in running.values() for job in jobs if full or job.uid not in self._covered
+        ]
         candidates = [job.watermark for job in uncovered]
         if self._last_cycle_start is not None:
             candidates.append(self._last_cycle_start)
@@ -127,8 +132,7 @@ class RegionPoller:
         changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]] = []
         async for summary in self._list_since(since, sweep="full" if full else "recent"):
             name = summary["TrainingJobName"]
-            job = running.get(name)
-            if job is None:
+            if name not in running:
                 continue
             seen.add(name)
             mark = owned.fingerprint(
@@ -136,12 +140,15 @@ class RegionPoller:
                 summary.get("SecondaryStatus"),
                 owned.parse_time(summary.get("LastModifiedTime")),
             )
-            if mark != job.fingerprint and mark != self._described.get(name):
-                changed.append((job, mark))
+            changed += [
+                (job, mark)
+                for job in running[name]
+                if mark != job.fingerprint and mark != self._described.get(job.uid)
+            ]
 
-        gone = [job for name, job in running.items() if full and name not in seen]
+        gone = [job for name, jobs in running.items() if full and name not in seen for job in jobs]
         failed = await self._describe_all(changed, gone)
-        self._covered.update(job.job_name for job in uncovered)
+        self._covered.update(job.uid for job in uncovered)
         # A job whose Describe failed stays uncovered: the next window reaches back to it.
         self._covered.difference_update(failed)
         self._last_cycle_start = cycle_start
@@ -170,7 +177,7 @@ class RegionPoller:
     async def _describe_all(
         self, changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]], gone: list[owned.OwnedJob]
     ) -> set[str]:
-        """Describe and apply each job; return the jobs whose Describe or status write failed.
+        """Describe and apply each job; return the uids whose Describe or status write failed.
 
         One failed Describe costs only its job, retried next cycle; only when every Describe
         fails (SageMaker is down or throttling everything) does the cycle fail and back off.
@@ -187,15 +194,15 @@ class RegionPoller:
                 except errors.JobNotFoundError:
                     description = None
                 except errors.TransientError as error:
-                    failed[job.job_name] = error
+                    failed[job.uid] = error
                     return
                 try:
                     await self._apply(job, description)
                 except Exception as error:  # e.g. the API server's 429: this job, next cycle
-                    failed[job.job_name] = error
+                    failed[job.uid] = error
                     return
                 if mark is not None:
-                    self._described[job.job_name] = mark
+                    self._described[job.uid] = mark
 
         await asyncio.gather(
             *(describe(job, mark) for job, mark in changed),
@@ -213,10 +220,10 @@ class RegionPoller:
             )
         return set(failed)
 
-    def _forget_all_but(self, running: Mapping[str, owned.OwnedJob]) -> None:
-        self._covered.intersection_update(running)
-        for name in set(self._described) - set(running):
-            del self._described[name]
+    def _forget_all_but(self, uids: set[str]) -> None:
+        self._covered.intersection_update(uids)
+        for uid in set(self._described) - uids:
+            del self._described[uid]
 
     def _report_counts(self) -> None:
         counts: dict[str, int] = {}
@@ -270,7 +277,8 @@ class BulkObservation:
     async def _track(
         runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
     ) -> None:
-        outcome = reconcile.track(job, description)
+        owned_by_it = description is None or await _owns(runtime, job, description)
+        outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
         kube = runtime.poll_kube
         if not await status_writes.write_changes(
             kube, job.namespace, job.name, job.status, outcome.status
@@ -284,3 +292,19 @@ class BulkObservation:
         # status patch does not wait behind them.
         for type_, reason, message in outcome.events:
             kube.emit(job.ref, type_, reason, message)
+
+
+async def _owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
+    """Whether the described job carries the resource's uid tag (asked once per process).
+
+    The status that names the job can be written by anyone allowed to write status; the tag
+    is the proof. Jobs this process created or adopted are vouched for already.
+    """
+    arn = str(description["TrainingJobArn"])
+    if runtime.owned.vouched(job.uid, arn):
+        return True
+    tags = await runtime.clients.polling(job.region).tags(arn)
+    if tags.get(names.TAG_UID) != job.uid:
+        return False
+    runtime.owned.vouch(job.uid, arn)
+    return True

@@ -34,6 +34,10 @@ class OwnedJob:
     created_at: datetime.datetime
 
     @property
+    def arn(self) -> str:
+        return str(self.status.get("trainingJobArn"))
+
+    @property
     def terminal(self) -> bool:
         return conditions.is_terminal(self.status)
 
@@ -106,6 +110,14 @@ class OwnedIndex:
 
     def __init__(self) -> None:
         self._by_uid: dict[str, OwnedJob] = {}
+        self._vouched: dict[str, str] = {}  # uid -> the ARN seen carrying its uid tag
+
+    def vouch(self, uid: str, arn: str) -> None:
+        """Remember that the job ``arn`` carries resource ``uid``'s tag (seen by this process)."""
+        self._vouched[uid] = arn
+
+    def vouched(self, uid: str, arn: str) -> bool:
+        return self._vouched.get(uid) == arn
 
     def __len__(self) -> int:
         return len(self._by_uid)
@@ -114,6 +126,7 @@ class OwnedIndex:
         """Record a resource as the watch last showed it; None: it has no job (any more)."""
         if record is None:
             self._by_uid.pop(uid, None)
+            self._vouched.pop(uid, None)
         else:
             self._by_uid[uid] = record
 

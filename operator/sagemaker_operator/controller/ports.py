@@ -2,8 +2,9 @@
 
 The reconciler (:mod:`reconcile`) sees only these protocols, never kopf, boto3 or the
 runtime, so each of its decisions can be driven by a table of canned answers. In the operator
-they are the region's :class:`~sagemaker_operator.sagemaker.client.RegionClient` and the
-runtime's cached allowance reader; in the table tests, a recording fake.
+they are the region's :class:`~sagemaker_operator.sagemaker.client.RegionClient`, the
+runtime's cached policy reader and the crash-safe status write; in the table tests, a
+recording fake.
 
 Every method raises the :mod:`~sagemaker_operator.sagemaker.errors` classes, never botocore's.
 """
@@ -35,8 +36,11 @@ class SageMaker(Protocol):
 
 @dataclass(frozen=True)
 class Ports:
-    """What one decision may reach: SageMaker by region, and a namespace's allowance."""
+    """What one decision may reach: SageMaker by region, the namespace's governance, and an
+    early status write (``remember``: name and region recorded before CreateTrainingJob)."""
 
     sagemaker: Callable[[str], SageMaker]
-    allowance: Callable[[str], Awaitable[tenancy.Allowance]]
+    governance: Callable[[str], Awaitable[tenancy.Governance]]
+    remember: Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
     default_region: str | None
+    regions: frozenset[str]  # the Regions a job may name: SageMaker's, and the extra setting

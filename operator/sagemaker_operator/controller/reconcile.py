@@ -17,11 +17,16 @@ from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import owned, tenancy
 from sagemaker_operator.controller.news import Event, events_between
 from sagemaker_operator.controller.ports import Ports, SageMaker
-from sagemaker_operator.resource import conditions, jobnames
+from sagemaker_operator.resource import conditions, described, jobnames
 from sagemaker_operator.resource import request as requests
 from sagemaker_operator.sagemaker import errors
 
 ADOPT_ANNOTATION = f"{names.GROUP}/adopt"
+RELEASE_ANNOTATION = f"{names.GROUP}/release-without-stop"
+WAY_OUT = (
+    "to let the resource go without stopping the job, set spec.deletionPolicy: Retain or "
+    f'annotate {RELEASE_ANNOTATION}="true" (docs/reconciling.md, "Stuck deletions")'
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class Outcome:
     status: conditions.Status = field(default_factory=dict)  # members to merge into status
     events: tuple[Event, ...] = ()
     release: bool = False  # deletions only: the finalizer may go
+    owned_arn: str | None = None  # a job this resource was just proven to own (uid tag)
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,12 @@ async def create(ports: Ports, resource: Resource) -> Outcome:
         return _refuse(
             resource, "NoRegion", "spec.region is empty and the operator has no default region."
         )
-    refusal = tenancy.check(resource.spec, await ports.allowance(resource.namespace))
+    if region not in ports.regions:
+        # NB: before any client exists: a bogus region must cost nothing (no boto3 client,
+        # no metrics label) and never reach botocore's endpoint resolution.
+        return _refuse(resource, "UnknownRegion", f"{region} is not a Region SageMaker has.")
+    governance = await ports.governance(resource.namespace)
+    refusal = tenancy.check(resource.spec, region, governance)
     if refusal is not None:
         return _refuse(resource, refusal.reason, refusal.message, region)
 
@@ -86,6 +97,17 @@ async def create(ports: Ports, resource: Resource) -> Outcome:
             # The schema should have refused this spec; retrying cannot make it fit the model.
             metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
             return _refuse(resource, "InvalidSpec", str(error), region)
+        if (resource.status.get("trainingJobName"), resource.status.get("region")) != (
+            job_name,
+            region,
+        ):
+            # Name and region are settled before the call: a retry after a lost answer looks
+            # for the job where it went, even if the operator's default region changes.
+            await ports.remember(
+                resource.namespace,
+                resource.name,
+                {"trainingJobName": job_name, "region": region, "phase": "Pending"},
+            )
         try:
             arn = str((await client.create(request))["TrainingJobArn"])
         except errors.NameInUseError:
@@ -104,8 +126,9 @@ async def create(ports: Ports, resource: Resource) -> Outcome:
                     job_name, arn, resource.status, region=region, generation=resource.generation
                 ),
                 (("Normal", "Created", f"Created SageMaker training job {job_name} in {region}."),),
+                owned_arn=arn,
             )
-    return await _claim(client, resource, existing, region)
+    return await _claim(client, resource, existing, region, governance)
 
 
 async def _describe(client: SageMaker, job_name: str) -> Mapping[str, Any] | None:
@@ -116,9 +139,13 @@ async def _describe(client: SageMaker, job_name: str) -> Mapping[str, Any] | Non
 
 
 async def _claim(
-    client: SageMaker, resource: Resource, description: Mapping[str, Any], region: str
+    client: SageMaker,
+    resource: Resource,
+    description: Mapping[str, Any],
+    region: str,
+    governance: tenancy.Governance,
 ) -> Outcome:
-    """Track an existing job if it is ours (uid tag) or the resource asks to adopt it."""
+    """Track an existing job if it is ours (uid tag), or adopt one nobody owns if allowed."""
     arn = str(description["TrainingJobArn"])
     tags = await client.tags(arn)
     status = conditions.observed(
@@ -126,22 +153,27 @@ async def _claim(
     )
     if tags.get(names.TAG_UID) == resource.uid:
         message = f"Found this resource's job {resource.job_name} after a restart."
-        return Outcome(status, (("Normal", "Adopted", message),))
-    if resource.annotations.get(ADOPT_ANNOTATION) == "true":
-        await client.add_tags(arn, resource.provenance())
-        message = f"Tracking existing job {resource.job_name} as asked."
-        return Outcome(status, (("Normal", "Adopted", message),))
-    owner = (
-        f"another resource ({tags.get(names.TAG_NAMESPACE)}/{tags.get(names.TAG_NAME)})"
-        if tags.get(names.TAG_UID)
-        else "no resource of this operator"
+        return Outcome(status, (("Normal", "Adopted", message),), owned_arn=arn)
+    conflict = (
+        f"SageMaker training job {resource.job_name} already exists in {region} and is not "
+        "this resource's; choose another spec.trainingJobName"
     )
-    message = (
-        f"SageMaker training job {resource.job_name} already exists in {region} and belongs to "
-        f"{owner}; choose another spec.trainingJobName, or annotate {ADOPT_ANNOTATION}="
-        '"true" to track it.'
-    )
-    return _refuse(resource, "NameConflict", message, region)
+    if resource.annotations.get(ADOPT_ANNOTATION) != "true":
+        return _refuse(
+            resource,
+            "NameConflict",
+            f'{conflict}, or annotate {ADOPT_ANNOTATION}="true" to adopt a job no resource owns.',
+            region,
+        )
+    if any(key in tags for key in resource.provenance()):
+        # NB: another resource's job, in this namespace or another: never say whose.
+        return _refuse(resource, "NameConflict", f"{conflict}: it belongs to a resource.", region)
+    refusal = tenancy.check(described.as_spec(description), region, governance, adopting=True)
+    if refusal is not None:
+        return _refuse(resource, refusal.reason, f"cannot adopt: {refusal.message}", region)
+    await client.add_tags(arn, resource.provenance())
+    message = f"Adopted existing job {resource.job_name}, which no resource owned."
+    return Outcome(status, (("Normal", "Adopted", message),), owned_arn=arn)
 
 
 def _refuse(resource: Resource, reason: str, message: str, region: str | None = None) -> Outcome:
@@ -177,8 +209,15 @@ async def update(ports: Ports, resource: Resource, old_spec: Mapping[str, Any]) 
     if request is None:
         return Outcome(resynced)
     region = region_of(ports, resource) or ""
+    refusal = tenancy.check(resource.spec, region, await ports.governance(resource.namespace))
+    if refusal is not None:
+        return _unsynced(resource, refusal.reason, refusal.message, "UpdateRefused")
+    client = ports.sagemaker(region)
+    arn = str(resource.status["trainingJobArn"])
+    if (await client.tags(arn)).get(names.TAG_UID) != resource.uid:
+        return _unsynced(resource, "JobNotOwned", _not_owned(resource.job_name), "UpdateRefused")
     try:
-        await ports.sagemaker(region).update(request)
+        await client.update(request)
     except errors.PermanentError as error:
         metrics.RECONCILE_ERRORS.labels("update", "permanent").inc()
         return _unsynced(resource, error.code, error.message, "UpdateRefused")
@@ -186,51 +225,76 @@ async def update(ports: Ports, resource: Resource, old_spec: Mapping[str, Any]) 
     return Outcome(resynced, (("Normal", "Updated", message),))
 
 
+def _not_owned(job_name: str) -> str:
+    return (
+        f"SageMaker training job {job_name}, named in this resource's status, does not carry "
+        "this resource's uid tag: the operator neither changes, stops nor mirrors it."
+    )
+
+
 RELEASE = Outcome(release=True)
 WAIT = Outcome()
 
 
 async def delete(ports: Ports, resource: Resource, *, describe_stopping: bool = False) -> Outcome:
-    """Stop a running job; release the resource once SageMaker says it is terminal.
+    """Stop a running job this resource owns; release once SageMaker says it is terminal.
 
     A job asked to stop is waited for without a call: observation writes its terminal
     status. ``describe_stopping`` (for an operator without bulk observation) describes it.
+    SageMaker's permanent refusals hold the resource with Synced=False naming the way out.
     """
     if resource.spec.get("deletionPolicy") == "Retain":
         message = "deletionPolicy is Retain: the job keeps running."
         return Outcome(release=True, events=(("Normal", "Retained", message),))
+    if resource.annotations.get(RELEASE_ANNOTATION) == "true":
+        message = f"Released without stopping the job, as {RELEASE_ANNOTATION} asks."
+        return Outcome(release=True, events=(("Warning", "ReleasedWithoutStop", message),))
     region = region_of(ports, resource)
-    if conditions.is_terminal(resource.status) or region is None:
-        return RELEASE
+    if conditions.is_terminal(resource.status) or region not in ports.regions:
+        return RELEASE  # nothing runs: no job, a finished one, or a Region that has none
     client = ports.sagemaker(region)
+    try:
+        return await _stop(client, resource, region, describe_stopping=describe_stopping)
+    except errors.TransientError:
+        raise
+    except errors.PermanentError as error:
+        metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
+        message = f"{error.message} ({error.code}); {WAY_OUT}"
+        return _unsynced(resource, error.code, message, "StopRefused")
+
+
+async def _stop(
+    client: SageMaker, resource: Resource, region: str, *, describe_stopping: bool
+) -> Outcome:
     job_name = resource.job_name
-    if not resource.status.get("trainingJobArn"):
-        # Deleted before the status recorded a job; one may exist if create crashed midway.
-        description = await _describe(client, job_name)
-        if description is None:
-            return RELEASE
-        tags = await client.tags(str(description["TrainingJobArn"]))
-        if tags.get(names.TAG_UID) != resource.uid:
-            return RELEASE  # not ours: never stop someone else's job
-        if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
-            return RELEASE
     if resource.status.get("phase") == "Stopping":
         if not describe_stopping:
             return WAIT  # asked already; observation reports when stopped
         return await _confirm_stopped(client, resource, region)
+    # Whatever the status says (anyone who can write it can put any job there), only a job
+    # carrying this resource's uid tag is ever stopped.
+    description = await _describe(client, job_name)
+    if description is None:
+        return RELEASE
+    if (await client.tags(str(description["TrainingJobArn"]))).get(names.TAG_UID) != resource.uid:
+        if resource.status.get("trainingJobArn"):
+            message = _not_owned(resource.job_name)
+            return Outcome(release=True, events=(("Warning", "JobNotOwned", message),))
+        return RELEASE  # the name is someone else's job: never stop it
+    if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
+        return RELEASE
     try:
         await client.stop(job_name)
     except errors.JobNotFoundError:
         return RELEASE
-    except errors.PermanentError as error:
-        # SageMaker refuses to stop a job that already ended: describe to know for sure.
+    except errors.PermanentError:
+        # SageMaker refuses to stop a job that has just ended: describe to know for sure.
         description = await _describe(client, job_name)
         if description is None or description.get("TrainingJobStatus") in (
             conditions.TERMINAL_STATUSES
         ):
             return RELEASE
-        metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
-        return _unsynced(resource, error.code, error.message, "StopRefused")
+        raise
     message = f"Asked SageMaker to stop {job_name}."
     return Outcome({"phase": "Stopping"}, (("Normal", "StopRequested", message),))
 
@@ -247,8 +311,20 @@ async def _confirm_stopped(client: SageMaker, resource: Resource, region: str) -
     return Outcome(final, release=True)
 
 
-def track(job: owned.OwnedJob, description: Mapping[str, Any] | None) -> Outcome:
-    """Observation's verdict for one described job (None: SageMaker no longer knows it)."""
+def track(
+    job: owned.OwnedJob, description: Mapping[str, Any] | None, *, owned_by_it: bool = True
+) -> Outcome:
+    """Observation's verdict for one described job (None: SageMaker no longer knows it).
+
+    ``owned_by_it`` False: the job lacks the resource's uid tag (a status written by someone
+    else named it), so nothing of it is mirrored.
+    """
+    if not owned_by_it:
+        message = _not_owned(job.job_name)
+        status = conditions.refused(
+            job.status, reason="JobNotOwned", message=message, generation=job.generation
+        )
+        return Outcome(status, (("Warning", "JobNotOwned", message),))
     if description is None:
         message = f"SageMaker no longer knows training job {job.job_name} in {job.region}."
         status = conditions.refused(

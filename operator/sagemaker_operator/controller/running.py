@@ -52,6 +52,21 @@ def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSett
     return settings
 
 
+class InsecureEndpointError(SystemExit):
+    pass
+
+
+def check_endpoint(settings: Settings) -> None:
+    """Refuse a plain-http SageMaker endpoint unless it is declared a local emulator."""
+    url = settings.sagemaker_endpoint_url or ""
+    if url.lower().startswith("http://") and not settings.allow_insecure_endpoint:
+        raise InsecureEndpointError(
+            f"--sagemaker-endpoint-url {url} is plain http: AWS credentials would cross the "
+            "network unencrypted. Use https, or set --allow-insecure-endpoint "
+            "(SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT=true) for a local emulator."
+        )
+
+
 def run(
     settings: Settings,
     *,
@@ -63,6 +78,7 @@ def run(
     ``observation`` is how statuses follow SageMaker; the default is the bulk pollers. It is
     the benchmark's seam: its baseline passes a per-resource strategy here.
     """
+    check_endpoint(settings)
     kopf.configure(
         verbose=settings.log_level == "DEBUG",
         quiet=settings.log_level in ("WARNING", "ERROR"),

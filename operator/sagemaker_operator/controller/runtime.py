@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -11,12 +13,13 @@ from typing import Any, Protocol
 import boto3
 
 from sagemaker_operator.config import Settings
-from sagemaker_operator.controller import owned, tenancy
+from sagemaker_operator.controller import owned, status_writes, tenancy
 from sagemaker_operator.controller.kube import Kube
 from sagemaker_operator.controller.ports import Ports
+from sagemaker_operator.resource import policy, references
 from sagemaker_operator.sagemaker.client import SageMakerClients
 
-TENANCY_CACHE_SECONDS = 30.0
+POLICY_CACHE_SECONDS = 30.0
 
 
 class Observation(Protocol):
@@ -44,8 +47,8 @@ class Runtime:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     clients: SageMakerClients = field(init=False)
     default_region: str | None = field(init=False)
-    _tenancy_cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    _tenancy_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    _cache_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         pool = self.settings.thread_pool_size
@@ -64,29 +67,39 @@ class Runtime:
         """What the reconciler's decisions may reach."""
         return Ports(
             sagemaker=self.clients.__getitem__,
-            allowance=self.allowance,
+            governance=self.governance,
+            remember=functools.partial(status_writes.write_first, self.kube),
             default_region=self.default_region,
+            regions=self.regions,
         )
 
-    async def allowance(self, namespace: str) -> tenancy.Allowance:
-        """The namespace's allowance, cached briefly: one create costs no extra API reads.
+    @functools.cached_property
+    def regions(self) -> frozenset[str]:
+        """The Regions a job may name: those botocore knows for SageMaker, and the extras."""
+        return references.sagemaker_regions() | frozenset(self.settings.extra_regions)
 
-        One read per namespace at a time: a burst of creates (a thousand resources applied
+    async def governance(self, namespace: str) -> tenancy.Governance:
+        """The policies selecting ``namespace``, from reads cached briefly.
+
+        One read of each kind at a time: a burst of creates (a thousand resources applied
         at once) waits for the first read instead of each missing the cache and reading too.
+        A policy edit therefore takes effect within POLICY_CACHE_SECONDS.
         """
-        lock = self._tenancy_locks.setdefault(namespace, asyncio.Lock())
-        async with lock:
-            return await self._read_allowance(namespace)
-
-    async def _read_allowance(self, namespace: str) -> tenancy.Allowance:
-        cached = self._tenancy_cache.get(namespace)
-        if cached and time.monotonic() - cached[0] < TENANCY_CACHE_SECONDS:
-            allowance: tenancy.Allowance = cached[1]
-            return allowance
-        data = await self.kube.read_configmap_data(
-            self.settings.operator_namespace, self.settings.tenancy_configmap
+        policies = await self._cached("policies", self._read_policies)
+        labels = await self._cached(
+            f"namespace/{namespace}", functools.partial(self.kube.read_namespace_labels, namespace)
         )
-        annotations = await self.kube.read_namespace_annotations(namespace)
-        allowance = tenancy.allowance_for(namespace, data, annotations)
-        self._tenancy_cache[namespace] = (time.monotonic(), allowance)
-        return allowance
+        return tenancy.governing(policies, labels, require_policy=self.settings.require_policy)
+
+    async def _read_policies(self) -> list[policy.Policy]:
+        return [policy.parse(obj) for obj in await self.kube.list_policies()]
+
+    async def _cached(self, key: str, read: Callable[[], Awaitable[Any]]) -> Any:
+        lock = self._cache_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            cached = self._cache.get(key)
+            if cached and time.monotonic() - cached[0] < POLICY_CACHE_SECONDS:
+                return cached[1]
+            value = await read()
+            self._cache[key] = (time.monotonic(), value)
+            return value

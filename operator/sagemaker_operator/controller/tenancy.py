@@ -1,36 +1,27 @@
-"""Which execution roles and S3 prefixes a namespace's resources may use.
+"""The tenancy guard: whether a namespace's TrainingJob may run, under the policies selecting it.
 
-Without a guard, anyone allowed to create a TrainingJob may run jobs as every role the
-operator can pass. A cluster admin limits that per namespace, in two places (the ConfigMap
-wins when it has an entry for the namespace; ``"*"`` there is the default for all others):
-
-* the ConfigMap ``sagemaker-operator-tenancy`` in the operator's namespace, one key per
-  namespace, each a YAML document ``{roleArns: [glob, ...], s3Prefixes: [prefix, ...]}``;
-* annotations on the Namespace: ``sagemaker-operator.io/allowed-role-arns`` and
-  ``sagemaker-operator.io/allowed-s3-prefixes``, comma-separated.
-
-A namespace with neither is unrestricted. Refusals happen before any AWS call.
+Every ``TrainingJobPolicy`` whose ``namespaceSelector`` matches the namespace must admit the
+job: its Region, each reference it names outside the cluster (derived from botocore's model
+by :mod:`references`), and adoption of an existing job. A namespace no policy selects is
+unrestricted unless the operator requires a policy (``require_policy``). Refusals happen
+before any AWS call; the same check runs on create, on every update and on adoption.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-from sagemaker_operator import names
-
-ROLE_ANNOTATION = f"{names.GROUP}/allowed-role-arns"
-S3_ANNOTATION = f"{names.GROUP}/allowed-s3-prefixes"
+from sagemaker_operator.resource import policy, references
 
 
 @dataclass(frozen=True)
-class Allowance:
-    role_arns: tuple[str, ...] | None = None  # globs; None = any
-    s3_prefixes: tuple[str, ...] | None = None  # plain prefixes; None = any
+class Governance:
+    """What governs one namespace: the policies selecting it, and whether one is required."""
+
+    policies: tuple[policy.Policy, ...] = ()
+    require_policy: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,65 +30,49 @@ class Refusal:
     message: str
 
 
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
+def governing(
+    policies: Sequence[policy.Policy], labels: Mapping[str, str], *, require_policy: bool
+) -> Governance:
+    """The policies whose selector matches a namespace's labels."""
+    selected = tuple(p for p in policies if p.spec.namespace_selector.matches(labels))
+    return Governance(selected, require_policy)
+
+
+def check(
+    spec: Mapping[str, Any], region: str, governance: Governance, *, adopting: bool = False
+) -> Refusal | None:
+    """The first thing a policy refuses about a job (``spec`` or an adopted job's), or None."""
+    if not governance.policies:
+        if adopting:
+            return Refusal(
+                "AdoptionNotAllowed",
+                "adopting an existing job needs a TrainingJobPolicy that selects this namespace "
+                "and allows adoption",
+            )
+        if governance.require_policy:
+            return Refusal(
+                "NoPolicy",
+                "no TrainingJobPolicy selects this namespace, and the operator runs jobs only "
+                "where one does (ask a cluster admin)",
+            )
         return None
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _listed(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return _csv(value)
-    return tuple(str(item) for item in value)
-
-
-def allowance_for(
-    namespace: str,
-    configmap_data: Mapping[str, str] | None,
-    namespace_annotations: Mapping[str, str] | None,
-) -> Allowance:
-    data = configmap_data or {}
-    entry = data.get(namespace, data.get("*"))
-    if entry is not None:
-        parsed = yaml.safe_load(entry) or {}
-        if not isinstance(parsed, dict):
-            raise ValueError(f"tenancy entry for {namespace!r} is not a mapping")
-        return Allowance(_listed(parsed.get("roleArns")), _listed(parsed.get("s3Prefixes")))
-    annotations = namespace_annotations or {}
-    return Allowance(_csv(annotations.get(ROLE_ANNOTATION)), _csv(annotations.get(S3_ANNOTATION)))
-
-
-def s3_uris(value: Any) -> Iterator[str]:
-    """Every s3:// string anywhere in a spec: new S3 members are covered without code."""
-    if isinstance(value, str):
-        if value.startswith("s3://"):
-            yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from s3_uris(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from s3_uris(item)
-
-
-def check(spec: Mapping[str, Any], allowance: Allowance) -> Refusal | None:
-    role = str(spec.get("roleArn", ""))
-    if allowance.role_arns is not None and not any(
-        fnmatch.fnmatchcase(role, pattern) for pattern in allowance.role_arns
-    ):
-        return Refusal(
-            "RoleNotAllowed",
-            f"roleArn {role} is not allowed in this namespace "
-            f"(allowed: {', '.join(allowance.role_arns) or 'none'})",
-        )
-    if allowance.s3_prefixes is not None:
-        for uri in s3_uris(spec):
-            if not any(uri.startswith(prefix) for prefix in allowance.s3_prefixes):
+    found = references.references(spec)
+    for rule in governance.policies:
+        where = f"TrainingJobPolicy {rule.name}"
+        if rule.spec.regions is not None and region not in rule.spec.regions:
+            return Refusal(
+                "RegionNotAllowed",
+                f"region {region} is not allowed by {where} (regions: "
+                f"{', '.join(rule.spec.regions) or 'none'})",
+            )
+        if adopting and not rule.spec.allow_adoption:
+            return Refusal("AdoptionNotAllowed", f"{where} does not allow adopting existing jobs")
+        for reference in filter(policy.needs_permission, found):
+            allowed = rule.allowed(reference.kind)
+            if not any(policy.permits(reference, pattern) for pattern in allowed):
                 return Refusal(
-                    "S3PrefixNotAllowed",
-                    f"{uri} is outside the S3 prefixes allowed in this namespace "
-                    f"(allowed: {', '.join(allowance.s3_prefixes) or 'none'})",
+                    "NotAllowedByPolicy",
+                    f"spec.{reference.path}: {reference.value} is not allowed by {where} "
+                    f"(allow.{reference.kind.value}: {', '.join(allowed) or 'none listed'})",
                 )
     return None

@@ -91,6 +91,13 @@ def status_from_description(description: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def as_spec(description: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole description in spec form (field names, JSON values): what the job was created
+    with, so the tenancy guard can judge an existing job as it judges a manifest."""
+    converted: dict[str, Any] = _from_response(model.describe_output(), description)
+    return converted
+
+
 def _operator_fields() -> dict[str, schema.Schema]:
     return {
         "phase": {

@@ -1,0 +1,152 @@
+"""The ``TrainingJobPolicy`` CustomResourceDefinition, generated from :mod:`policy`'s model.
+
+pydantic's JSON Schema of the spec, made structural (Kubernetes' rules: references inlined,
+no nulls), plus the one CEL rule a schema cannot say, and the status the operator writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sagemaker_operator import names
+from sagemaker_operator.resource import policy
+
+DESCRIPTION = (policy.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+
+
+def _structural(schema: Any, defs: Mapping[str, Any]) -> Any:
+    """pydantic's JSON Schema as a Kubernetes structural schema: references inlined,
+    ``Optional[X]`` as ``X``, no titles, no null defaults, tuples as plain arrays."""
+    if isinstance(schema, list):
+        return [_structural(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
+        return _structural({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, defs)
+    if "anyOf" in schema:
+        (present,) = [option for option in schema["anyOf"] if option.get("type") != "null"]
+        return _structural({**present, **{k: v for k, v in schema.items() if k != "anyOf"}}, defs)
+    dropped = {"title", "$defs", "prefixItems"}
+    out: dict[str, Any] = {
+        key: (
+            {name: _structural(item, defs) for name, item in value.items()}
+            if key == "properties"
+            else _structural(value, defs)
+        )
+        for key, value in schema.items()
+        if key not in dropped and not (key == "default" and value is None)
+    }
+    return out
+
+
+def spec_schema() -> dict[str, Any]:
+    raw = policy.PolicySpec.model_json_schema(by_alias=True)
+    schema: dict[str, Any] = _structural(raw, raw.get("$defs", {}))
+    # NB: "In"/"NotIn" need values and "Exists"/"DoesNotExist" must have none, as Kubernetes
+    # itself says of label selectors; the schema alone cannot relate the two members.
+    requirement = schema["properties"]["namespaceSelector"]["properties"]["matchExpressions"]
+    requirement["items"]["x-kubernetes-validations"] = [
+        {
+            "rule": "(self.operator in ['In', 'NotIn']) == (has(self.values) && "
+            "size(self.values) > 0)",
+            "message": "values must be non-empty for In and NotIn, and absent for Exists "
+            "and DoesNotExist",
+        }
+    ]
+    return schema
+
+
+def status_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "selectedNamespaces": {
+                "type": "integer",
+                "description": "How many namespaces the selector matches now.",
+            },
+            "problems": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Entries that can never match (the policy still applies: what "
+                "they would allow stays denied).",
+            },
+            "observedGeneration": {"type": "integer", "format": "int64"},
+            "conditions": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["type"],
+                "items": {
+                    "type": "object",
+                    "required": ["type", "status"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
+                        "reason": {"type": "string"},
+                        "message": {"type": "string"},
+                        "observedGeneration": {"type": "integer", "format": "int64"},
+                        "lastTransitionTime": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+        },
+    }
+
+
+def crd() -> dict[str, Any]:
+    """The TrainingJobPolicy CustomResourceDefinition (cluster-scoped)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": names.POLICY_CRD_NAME},
+        "spec": {
+            "group": names.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": names.POLICY_KIND,
+                "listKind": f"{names.POLICY_KIND}List",
+                "plural": names.POLICY_PLURAL,
+                "singular": names.POLICY_KIND.lower(),
+                "shortNames": ["smtjp"],
+                "categories": ["sagemaker"],
+            },
+            "versions": [
+                {
+                    "name": names.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [
+                        {
+                            "name": "Namespaces",
+                            "type": "integer",
+                            "jsonPath": ".status.selectedNamespaces",
+                        },
+                        {
+                            "name": "Valid",
+                            "type": "string",
+                            "jsonPath": '.status.conditions[?(@.type=="Valid")].status',
+                        },
+                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                    ],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": (policy.__doc__ or "")
+                            .split("\n\n")[0]
+                            .replace("\n", " "),
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema(),
+                                "status": status_schema(),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
