@@ -44,6 +44,7 @@ def _serve(port: int, cpu: int) -> None:
     config = settings.Settings(
         port=port,
         time_scale=settings.TEST_TIME_SCALE,
+        admin=True,  # the benchmark reads the counters
         faults=faults.FaultSettings(throttling=False),
     )
     asyncio.run(server.serve(config))

@@ -147,6 +147,7 @@ class Emulator:
                 f"--time-scale={self.time_scale}",
                 f"--state-file={self.state_file}",
                 "--throttle" if self.throttle else "--no-throttle",
+                "--admin",  # health, counters and finish-training below
                 *extra,
             ],
             stdout=self._log,
@@ -223,7 +224,7 @@ class Operator:
             "SAGEMAKER_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "SAGEMAKER_OPERATOR_LIVENESS_PORT": str(self.liveness_port),
             "SAGEMAKER_OPERATOR_LOG_LEVEL": "WARNING",
-            "SAGEMAKER_OPERATOR_OPERATOR_NAMESPACE": "sagemaker-operator-system",
+            "SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT": "true",  # the emulator, on loopback
         }
         env |= {f"SAGEMAKER_OPERATOR_{k.upper()}": v for k, v in self.settings.items()}
         env["PYTHONPATH"] = os.pathsep.join(

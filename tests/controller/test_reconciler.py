@@ -18,7 +18,7 @@ from tests.controller.helpers import (
     wait_phase,
 )
 from tests.plugins.emulator import client_for
-from tests.plugins.operator import StartOperator
+from tests.plugins.operator import ApplyPolicy, StartOperator
 
 LONG = {"duration-seconds": "100000"}  # a job that trains until stopped
 
@@ -241,14 +241,24 @@ def test_a_job_left_by_a_crash_is_adopted_not_duplicated(
     eventually(lambda: "Adopted" in [r for _, r, _ in events(control_plane, namespace, "crashed")])
 
 
-def test_an_existing_job_is_tracked_when_the_resource_asks_to_adopt_it(
+def test_an_unowned_job_is_adopted_where_a_policy_allows_it(
     control_plane: ControlPlane,
     namespace: str,
     start_operator: StartOperator,
+    apply_policy: ApplyPolicy,
     sagemaker_emulator: testing.Running,
 ) -> None:
     client = client_for(sagemaker_emulator.url)
     client.create_training_job(**_request_named("legacy-job"))
+    apply_policy(
+        namespace,
+        allowAdoption=True,
+        allow={
+            "roleArns": ["arn:aws:iam::123456789012:role/*"],
+            "s3": ["s3://bucket"],
+            "images": ["*"],
+        },
+    )
     start_operator(namespace)
     apply(
         control_plane,
@@ -360,18 +370,22 @@ def test_tenancy_guard_refuses_before_any_aws_call(
     control_plane: ControlPlane,
     namespace: str,
     start_operator: StartOperator,
+    apply_policy: ApplyPolicy,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    control_plane.kubectl(
-        "annotate",
-        "namespace",
+    apply_policy(
         namespace,
-        f"{names.GROUP}/allowed-role-arns=arn:aws:iam::123456789012:role/team-*",
+        allow={
+            "roleArns": ["arn:aws:iam::123456789012:role/team-*"],
+            "images": ["*"],
+            "s3": ["s3://bucket"],
+        },
     )
     start_operator(namespace)
     apply(control_plane, namespace, manifest("sneaky"))
     refused = wait_phase(control_plane, namespace, "sneaky", "Failed")
-    assert condition(refused, "Succeeded")["reason"] == "RoleNotAllowed"
+    assert condition(refused, "Succeeded")["reason"] == "NotAllowedByPolicy"
+    assert "spec.roleArn" in condition(refused, "Succeeded")["message"]
     assert (
         sum(
             sagemaker_emulator.admin.counters()["operations"].get(op, {}).get("ok", 0)
@@ -458,26 +472,22 @@ def test_metrics_and_liveness_are_served(
     assert "sagemaker_operator_poller_pages_total" in text
 
 
-def test_tenancy_configmap_limits_s3_prefixes(
+def test_a_policy_limits_s3_locations(
     control_plane: ControlPlane,
     namespace: str,
     start_operator: StartOperator,
+    apply_policy: ApplyPolicy,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    allowance = "s3Prefixes: [s3://team-bucket/]"
-    control_plane.kubectl(
-        "create",
-        "configmap",
-        "sagemaker-operator-tenancy",
-        "-n",
+    apply_policy(
         namespace,
-        f"--from-literal={namespace}={allowance}",
+        allow={"roleArns": ["*"], "images": ["*"], "s3": ["s3://team-bucket"]},
     )
-    start_operator(namespace)  # its operator namespace is the test's namespace
+    start_operator(namespace)
     apply(control_plane, namespace, manifest("outside"))
     refused = wait_phase(control_plane, namespace, "outside", "Failed")
     succeeded = condition(refused, "Succeeded")
-    assert succeeded["reason"] == "S3PrefixNotAllowed"
+    assert succeeded["reason"] == "NotAllowedByPolicy"
     assert "s3://bucket/output/" in succeeded["message"]
     inside = manifest("inside", outputDataConfig={"s3OutputPath": "s3://team-bucket/out/"})
     apply(control_plane, namespace, inside)

@@ -206,7 +206,18 @@ def test_protocol_errors(
 def test_the_command_is_registered() -> None:
     result = CliRunner().invoke(main, ["emulator", "--help"])
     assert result.exit_code == 0
-    for flag in ("--time-scale", "--state-file", "--no-throttle", "--error-fraction", "--rate"):
+    for flag in (
+        "--time-scale",
+        "--state-file",
+        "--no-throttle",
+        "--error-fraction",
+        "--rate",
+        "--admin / --no-admin",
+        "--lost-response-count",
+        "--lost-response-fraction",
+        "--lost-response-operation",
+        "--lost-response-mode",
+    ):
         assert flag in result.output
 
 

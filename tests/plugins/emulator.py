@@ -4,8 +4,10 @@ Listed in the root ``conftest.py`` (``pytest_plugins``). Fixtures:
 
 ``sagemaker_emulator``
     A :class:`~sagemaker_operator.emulator.testing.Running` emulator, reset (no jobs, zero
-    counters, start-up faults) before each test. Throttling is off and a job takes about a
-    second; turn faults on with ``sagemaker_emulator.admin.set_faults(...)``.
+    counters, start-up faults) before each test. Throttling is off, the admin endpoint on,
+    and a job takes about a second; turn faults on with
+    ``sagemaker_emulator.admin.set_faults(...)``, lose answers of applied calls with
+    ``sagemaker_emulator.admin.lose_responses("CreateTrainingJob", mode="drop")``.
 ``sagemaker_client``
     A boto3 SageMaker client on the emulator: dummy credentials, ``us-east-1``, and retries
     off, so a test sees every fault it provokes.
@@ -47,6 +49,7 @@ def sagemaker_emulator_session() -> Iterator[testing.Running]:
         port=0,
         time_scale=settings.TEST_TIME_SCALE,
         faults=faults.FaultSettings(throttling=False),
+        admin=True,
     )
     with testing.running(config) as running:
         yield running

@@ -10,6 +10,7 @@ can restart or kill it, and a failing test gets the operator's log in its report
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane, free_port
 from sagemaker_operator.emulator import testing
 
@@ -145,7 +147,8 @@ def start_operator(
             "SAGEMAKER_OPERATOR_CLOCK_SKEW_SECONDS": "2",
             "SAGEMAKER_OPERATOR_CALLS_PER_SECOND": "100",
             "SAGEMAKER_OPERATOR_CALL_BURST": "100",
-            "SAGEMAKER_OPERATOR_OPERATOR_NAMESPACE": namespace,
+            # The emulator speaks plain http on loopback; real endpoints must be https.
+            "SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT": "true",
         }
         environ |= {
             f"SAGEMAKER_OPERATOR_{key.upper()}": str(value) for key, value in settings.items()
@@ -164,6 +167,33 @@ def start_operator(
     yield start
     for process in started:
         process.stop()
+
+
+ApplyPolicy = Callable[..., str]
+
+
+@pytest.fixture
+def apply_policy(control_plane: ControlPlane, crd_installed: None) -> Iterator[ApplyPolicy]:
+    """Apply a TrainingJobPolicy selecting one namespace (by its name label); the test's
+    policies are deleted after it, since policies are cluster-scoped."""
+    made: list[str] = []
+
+    def apply(namespace: str, name: str | None = None, **spec: Any) -> str:
+        name = name or f"{namespace}-{len(made)}"
+        selector = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        body = {
+            "apiVersion": names.API_VERSION,
+            "kind": names.POLICY_KIND,
+            "metadata": {"name": name},
+            "spec": {"namespaceSelector": selector, **spec},
+        }
+        control_plane.kubectl("apply", "-f", "-", input=json.dumps(body))
+        made.append(name)
+        return name
+
+    yield apply
+    for name in made:
+        control_plane.kubectl("delete", names.POLICY_PLURAL, name, "--ignore-not-found")
 
 
 @pytest.hookimpl(wrapper=True)

@@ -85,6 +85,7 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
                     "emulator",
                     f"--port={emulator_port}",
                     f"--time-scale={time_scale}",
+                    "--admin",  # for the health check below
                 ],
                 workdir / "emulator.log",
             )
@@ -109,7 +110,7 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
                 SAGEMAKER_OPERATOR_POLL_INTERVAL_SECONDS="2",
                 SAGEMAKER_OPERATOR_LIVENESS_PORT=str(liveness),
                 SAGEMAKER_OPERATOR_METRICS_PORT=str(free_port()),
-                SAGEMAKER_OPERATOR_OPERATOR_NAMESPACE="default",
+                SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT="true",  # the emulator, on loopback
             )
             operator = _spawn(
                 [

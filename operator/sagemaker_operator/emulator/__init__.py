@@ -13,9 +13,9 @@ Modules, one activity each:
 ``store``       job records in memory, journalled to a file if asked
 ``listing``     ListTrainingJobs filters, sorting and paging
 ``operations``  what each call does, and the fate tags
-``faults``      token-bucket throttling, 5xx fraction, latency
+``faults``      token-bucket throttling, 5xx fraction, latency, lost responses
 ``counters``    calls per operation and outcome
-``server``      the aiohttp app and the admin endpoint
+``server``      the aiohttp app and the admin endpoint (off unless ``Settings.admin``)
 ``settings``    start-up configuration
 ``command``     the ``sagemaker-operator emulator`` command
 ``testing``     start one in a background thread, with an admin client

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 import click
 
@@ -76,7 +76,40 @@ def _fraction_option(flag: str, help: str) -> Callable[[FC], FC]:
 )
 @_fraction_option("--error-fraction", "Fraction of calls answered with a 5xx error.")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0))
+@_fraction_option(
+    "--lost-response-fraction",
+    "Fraction of successful calls that are applied and then lose their answer.",
+)
+@click.option(
+    "--lost-response-count",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="The next N successful calls are applied and then lose their answer.",
+)
+@click.option(
+    "--lost-response-operation",
+    "lost_response_operations",
+    multiple=True,
+    metavar="OPERATION",
+    help="Lose answers of this operation only (e.g. CreateTrainingJob). Repeatable; "
+    "default: every operation.",
+)
+@click.option(
+    "--lost-response-mode",
+    default="error",
+    show_default=True,
+    type=click.Choice(get_args(faults.LostMode)),
+    help="How an answer is lost: a 500 (error), a 503 (unavailable), or the connection "
+    "closed with no answer (drop).",
+)
 @click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
+@click.option(
+    "--admin/--no-admin",
+    default=False,
+    show_default=True,
+    help="Serve the admin endpoint /_emulator/ (faults, reset, counters, health). Off: 404.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log at DEBUG level.")
 def emulator(
     host: str,
@@ -90,13 +123,18 @@ def emulator(
     throttle_fraction: float,
     error_fraction: float,
     latency_ms: float,
+    lost_response_fraction: float,
+    lost_response_count: int,
+    lost_response_operations: tuple[str, ...],
+    lost_response_mode: faults.LostMode,
     seed: int | None,
+    admin: bool,
     verbose: bool,
 ) -> None:
     """Serve SageMaker's training-job API on HTTP, for boto3 with endpoint_url.
 
     Jobs move through SageMaker's statuses on a scaled clock; faults are injected on
-    demand (flags here, or POST /_emulator/faults). See docs/emulator.md.
+    demand (flags here, or POST /_emulator/faults with --admin). See docs/emulator.md.
     """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -109,6 +147,12 @@ def emulator(
         error_fraction=error_fraction,
         latency_ms=latency_ms,
         seed=seed,
+        lost_response=faults.LostResponse(
+            count=lost_response_count,
+            fraction=lost_response_fraction,
+            operations=list(lost_response_operations) or None,
+            mode=lost_response_mode,
+        ),
     )
     config = settings.Settings(
         host=host,
@@ -118,6 +162,7 @@ def emulator(
         account=account,
         state_file=state_file,
         faults=fault_settings,
+        admin=admin,
     )
     logging.getLogger(__name__).info(
         "Faults: %s", json.dumps(fault_settings.model_dump(by_alias=True))

@@ -1,5 +1,5 @@
 """Faults on demand: throttling as token buckets or as a fraction of calls, a fraction of 5xx
-answers, added latency.
+answers, added latency, and answers lost after the call was applied.
 
 These are server-wide and changeable at run time (CLI flags set the start, the admin endpoint
 ``/_emulator/faults`` reads and changes them). A job's own fate (fail, be interrupted) is not
@@ -13,13 +13,21 @@ from the table are not throttled. ``throttle_fraction`` throttles a fraction of 
 dice instead, whatever their rate, with the same answer: a fault a client cannot pace its way
 out of, for tests of retrying under steady throttling.
 
+A *lost response* is the one fault that comes after the operation: the call is applied (the
+job is created, stopped...), then its answer is replaced by a 5xx or the connection is closed
+without one. The client cannot tell that from a call that failed, so this is how tests prove
+that retrying a non-idempotent call (``CreateTrainingJob``) does not duplicate its effect.
+Only calls that succeeded lose their answer; ``count`` arms it for the next calls of the
+targeted operations (and disarms itself, counting down in the settings the admin endpoint
+shows), ``fraction`` by the dice.
+
 NB: the emulator is one process on one event loop, so buckets need no lock.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Final
+from typing import Final, Literal
 
 import pydantic
 from pydantic.alias_generators import to_camel
@@ -45,6 +53,27 @@ DEFAULT_RATES: Final[dict[str, Rate]] = {
 }
 
 
+LostMode = Literal["error", "unavailable", "drop"]
+
+
+class LostResponse(pydantic.BaseModel):
+    """Which successful calls lose their answer, and how (admin field ``lostResponse``)."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    # The next ``count`` targeted calls that succeed lose their answer, whatever the dice say.
+    count: int = pydantic.Field(default=0, ge=0)
+    # Then this fraction of the targeted calls that succeed, by the dice.
+    fraction: float = pydantic.Field(default=0.0, ge=0.0, le=1.0)
+    # Operations it applies to; None means all of them.
+    operations: list[str] | None = None
+    # "error": a 500 InternalFailure; "unavailable": a 503 ServiceUnavailable; "drop": the
+    # connection is closed without an answer.
+    mode: LostMode = "error"
+
+
 class FaultSettings(pydantic.BaseModel):
     """The server-wide faults; the admin endpoint speaks this model in camelCase."""
 
@@ -61,6 +90,7 @@ class FaultSettings(pydantic.BaseModel):
     error_operations: list[str] | None = None
     latency_ms: float = pydantic.Field(default=0.0, ge=0.0)
     seed: int | None = None  # for a reproducible sequence of injected throttles and errors
+    lost_response: LostResponse = pydantic.Field(default_factory=LostResponse)
 
 
 class TokenBucket:
@@ -127,4 +157,19 @@ class Faults:
                 if dice < settings.error_fraction / 2:
                     return protocol.internal_failure()
                 return protocol.service_unavailable()
+        return None
+
+    def lose(self, operation: str) -> LostMode | None:
+        """Whether this call, applied successfully, loses its answer, and how.
+
+        Called after the operation, so only calls that changed (or read) something are lost.
+        """
+        lost = self.settings.lost_response
+        if lost.operations is not None and operation not in lost.operations:
+            return None
+        if lost.count > 0:
+            self.settings.lost_response = lost.model_copy(update={"count": lost.count - 1})
+            return lost.mode
+        if lost.fraction > 0 and self._random.random() < lost.fraction:
+            return lost.mode
         return None

@@ -1,11 +1,17 @@
 """The HTTP face of the emulator: SageMaker's API on ``POST /``, an admin API beside it.
 
 One aiohttp application on one event loop. A SageMaker call goes through, in order: added
-latency, injected faults (throttling, then 5xx), model validation, the operation, and the
-counters (every call is counted under the outcome it got, faults included). Nothing blocks
-the loop but the file journal's small appends.
+latency, injected faults (throttling, then 5xx), model validation, the operation, the
+lost-response fault (the call is applied, then its answer replaced by a 5xx or a closed
+connection), and the counters (every call is counted under the outcome it got, faults
+included). Nothing blocks the loop but the file journal's small appends.
 
-The admin API, for tests, benchmarks and curious humans (JSON in and out):
+The admin API, for tests, benchmarks and curious humans (JSON in and out), is served only
+when ``Settings.admin`` is true (``--admin``); otherwise its paths are 404 like any unknown
+path. Even then a request carrying an ``Origin`` header (a browser's, cross-origin or not), a
+POST, or any request with a body whose ``Content-Type`` is not ``application/json`` is
+refused with 403: a web page the user visits cannot reach ``127.0.0.1`` with a "simple"
+(``text/plain``, form) request and reset or re-fault the emulator. Its routes:
 
 ``GET /_emulator/health``          ``{"ok": true, "jobs": n}``
 ``GET /_emulator/faults``          the :class:`faults.FaultSettings` in force
@@ -15,6 +21,9 @@ The admin API, for tests, benchmarks and curious humans (JSON in and out):
                                    faults (``{"jobs": false}`` etc. keeps a part)
 ``POST /_emulator/finish-training`` end the Training phase of every job now training in a
                                    region, in creation order, spread over ``spreadSeconds``
+
+The SageMaker API itself (``POST /``) needs an ``X-Amz-Target`` header, which no browser
+sends cross-origin without a CORS preflight that this server never grants.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import botocore.session
@@ -45,6 +54,9 @@ from sagemaker_operator.emulator.validation import Validator
 logger = logging.getLogger(__name__)
 
 ADMIN: Final = "/_emulator"
+# The counters' outcome of an applied call whose answer was lost.
+LOST_RESPONSE: Final = "LostResponse"
+JSON: Final = "application/json"
 
 
 def load_model() -> ServiceModel:
@@ -75,7 +87,8 @@ class Emulator:
 
     async def call(
         self, target: str | None, body: bytes, authorization: str | None
-    ) -> web.Response:
+    ) -> web.Response | None:
+        """Answer one SageMaker call; None: it was applied, close the connection unanswered."""
         request_id = str(uuid.uuid4())
         operation = (target or "").removeprefix(protocol.TARGET_PREFIX)
         try:
@@ -103,6 +116,16 @@ class Emulator:
             logger.exception("%s failed unexpectedly.", operation)
             failure = protocol.internal_failure()
             self.counters.record(operation, failure.code)
+            return _error_response(failure, request_id)
+        lost = self.faults.lose(operation)
+        if lost is not None:
+            self.counters.record(operation, LOST_RESPONSE)
+            logger.info("%s applied; losing its answer (%s).", operation, lost)
+            if lost == "drop":
+                return None
+            failure = (
+                protocol.internal_failure() if lost == "error" else protocol.service_unavailable()
+            )
             return _error_response(failure, request_id)
         self.counters.record(operation, "ok")
         return web.Response(
@@ -162,9 +185,39 @@ def _emulator(request: web.Request) -> Emulator:
 
 async def _api(request: web.Request) -> web.Response:
     body = await request.read()
-    return await _emulator(request).call(
+    answer = await _emulator(request).call(
         request.headers.get("X-Amz-Target"), body, request.headers.get("Authorization")
     )
+    if answer is None:
+        # NB: closed before anything is written: aiohttp's write of the placeholder below
+        # then fails as a client disconnection, which it ignores; the client sees the
+        # connection close with no status line at all.
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+    return answer
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _admin_only(handler: Handler) -> Handler:
+    """Refuse what a browser could send: an ``Origin``, a POST or body that is not JSON."""
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if "Origin" in request.headers:
+            return _refused("The admin endpoint refuses requests with an Origin header.")
+        if (request.method not in ("GET", "HEAD") or request.body_exists) and (
+            request.content_type != JSON
+        ):
+            return _refused(f"The admin endpoint takes only Content-Type {JSON} bodies.")
+        return await handler(request)
+
+    return guarded
+
+
+def _refused(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=403)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -228,12 +281,13 @@ def make_app(emulator: Emulator) -> web.Application:
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[EMULATOR_KEY] = emulator
     app.router.add_post("/", _api)
-    app.router.add_get(f"{ADMIN}/health", _health)
-    app.router.add_get(f"{ADMIN}/faults", _get_faults)
-    app.router.add_post(f"{ADMIN}/faults", _set_faults)
-    app.router.add_get(f"{ADMIN}/counters", _get_counters)
-    app.router.add_post(f"{ADMIN}/reset", _reset)
-    app.router.add_post(f"{ADMIN}/finish-training", _finish_training)
+    if emulator.config.admin:
+        app.router.add_get(f"{ADMIN}/health", _admin_only(_health))
+        app.router.add_get(f"{ADMIN}/faults", _admin_only(_get_faults))
+        app.router.add_post(f"{ADMIN}/faults", _admin_only(_set_faults))
+        app.router.add_get(f"{ADMIN}/counters", _admin_only(_get_counters))
+        app.router.add_post(f"{ADMIN}/reset", _admin_only(_reset))
+        app.router.add_post(f"{ADMIN}/finish-training", _admin_only(_finish_training))
 
     async def close(_: web.Application) -> None:
         emulator.close()
@@ -250,11 +304,13 @@ async def serve(config: settings.Settings) -> None:
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     logger.info(
-        "SageMaker emulator listening on http://%s:%d (time scale %g, %d jobs loaded).",
+        "SageMaker emulator listening on http://%s:%d (time scale %g, %d jobs loaded, "
+        "admin endpoint %s).",
         config.host,
         config.port,
         config.time_scale,
         len(emulator.store),
+        f"on at {ADMIN}/" if config.admin else "off",
     )
     try:
         await asyncio.Event().wait()

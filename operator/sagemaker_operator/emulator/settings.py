@@ -1,4 +1,5 @@
-"""What an emulator instance is started with: address, clock, account, persistence, faults.
+"""What an emulator instance is started with: address, clock, account, persistence, faults,
+and whether the admin endpoint (``/_emulator/...``) is served at all.
 
 Durations are in *emulated* seconds, the seconds SageMaker would take; ``time_scale``
 multiplies every one of them (phases, ``MaxRuntimeInSeconds``, ``MaxWaitTimeInSeconds``,
@@ -45,3 +46,6 @@ class Settings:
     account: str = "123456789012"
     state_file: Path | None = None
     faults: faults.FaultSettings = dataclasses.field(default_factory=faults.FaultSettings)
+    # The admin endpoint changes faults, forgets jobs and reads counters: off unless asked for
+    # (``--admin``), and then refused to browsers (see :mod:`.server`).
+    admin: bool = False

@@ -10,7 +10,9 @@ Persistence is an append-only journal of JSON lines (``{"put": record}`` or
 ``{"forget": key}``), replayed and compacted on start. Appending costs the same for the
 first job and the ten-thousandth; rewriting a snapshot on every create would not. Lines are
 flushed to the operating system, not fsynced: an emulator restart loses nothing, a power
-cut may lose the last few requests.
+cut may lose the last few requests. The journal holds whole requests (environment,
+hyper-parameters, role ARNs), so it is created readable by its owner only (0600), and an
+existing one is narrowed to that before it is read.
 
 Jobs are keyed by region and lower-cased name: SageMaker names are unique per account and
 region regardless of case (the ARN spells them in lower case).
@@ -23,13 +25,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from sagemaker_operator.emulator import lifecycle
 
 logger = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (region, lower-cased name)
+FILE_MODE: Final = 0o600  # the journal holds full requests: its owner's eyes only
 
 
 @dataclasses.dataclass
@@ -121,6 +124,7 @@ class Store:
 
     def _load(self, path: Path) -> None:
         if path.exists():
+            path.chmod(FILE_MODE)  # NB: one written by an older emulator may be world-readable
             with path.open(encoding="utf-8") as lines:
                 for number, line in enumerate(lines, start=1):
                     try:
@@ -142,7 +146,10 @@ class Store:
         self.close()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as out:
+        temporary.unlink(missing_ok=True)  # a leftover of a crash; O_EXCL then refuses links
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        os.fchmod(descriptor, FILE_MODE)  # whatever the umask
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             for job in self._jobs.values():
                 out.write(json.dumps({"put": job.to_json()}, separators=(",", ":")) + "\n")
         os.replace(temporary, path)

@@ -4,7 +4,15 @@
 port unless told otherwise, and returns a :class:`Running` handle with the endpoint URL, an
 :class:`AdminClient` and a ``stop()``; :func:`running` is the same as a context manager.
 The admin client uses only the standard library, so it works from any thread and any test
-framework, synchronous or not.
+framework, synchronous or not. The emulator must serve its admin endpoint
+(``Settings(admin=True)``); :func:`start`'s default settings do.
+
+Arming the lost-response fault (the call is applied, then its answer is lost)::
+
+    emulator.admin.lose_responses("CreateTrainingJob")               # the next one: a 500
+    emulator.admin.lose_responses("CreateTrainingJob", mode="drop")  # connection closed
+    emulator.admin.lose_responses(fraction=0.2, mode="unavailable")  # 1 in 5 of all: a 503
+    emulator.admin.calls("CreateTrainingJob", "LostResponse")        # how many were lost
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from sagemaker_operator.emulator import server, settings
+from sagemaker_operator.emulator.faults import LostMode
 
 
 class AdminClient:
@@ -48,6 +57,33 @@ class AdminClient:
     def set_faults(self, **changes: Any) -> dict[str, Any]:
         """Change faults; keys in the endpoint's camelCase (``errorFraction=0.5``)."""
         result: dict[str, Any] = self._call("POST", "/faults", changes)
+        return result
+
+    def lose_responses(
+        self,
+        *operations: str,
+        count: int | None = None,
+        fraction: float = 0.0,
+        mode: LostMode = "error",
+    ) -> dict[str, Any]:
+        """Arm the lost-response fault; returns its settings (``lostResponse``) now in force.
+
+        The next ``count`` calls of ``operations`` (all operations if none are named) that
+        succeed are applied and then answered with a 500 (``mode="error"``), a 503
+        (``"unavailable"``) or a connection closed without an answer (``"drop"``); then a
+        ``fraction`` of them, by the dice (``seed`` makes that reproducible). ``count``
+        defaults to 1 without a ``fraction``, else to 0. ``lose_responses(count=0)`` disarms.
+        Lost calls count under the outcome ``LostResponse``.
+        """
+        if count is None:
+            count = 0 if fraction else 1
+        lost = {
+            "count": count,
+            "fraction": fraction,
+            "operations": list(operations) or None,
+            "mode": mode,
+        }
+        result: dict[str, Any] = self.set_faults(lostResponse=lost)["lostResponse"]
         return result
 
     def counters(self) -> dict[str, Any]:
@@ -85,8 +121,11 @@ class Running:
 
 
 def start(config: settings.Settings | None = None) -> Running:
-    """Start an emulator in a background thread; ``port=0`` (the default here) picks one."""
-    config = config or settings.Settings(port=0, time_scale=settings.TEST_TIME_SCALE)
+    """Start an emulator in a background thread; ``port=0`` (the default here) picks one.
+
+    Without ``config``: a free port, ~1 s jobs, and the admin endpoint on (for ``admin``).
+    """
+    config = config or settings.Settings(port=0, time_scale=settings.TEST_TIME_SCALE, admin=True)
     loop = asyncio.new_event_loop()
     emulator = server.Emulator(config)
     runner = web.AppRunner(server.make_app(emulator), access_log=None)

@@ -17,7 +17,7 @@ DESCRIPTION = (policy.__doc__ or "").split("\n\n")[0].replace("\n", " ")
 
 def _structural(schema: Any, defs: Mapping[str, Any]) -> Any:
     """pydantic's JSON Schema as a Kubernetes structural schema: references inlined,
-    ``Optional[X]`` as ``X``, no titles, no null defaults, tuples as plain arrays."""
+    ``Optional[X]`` as ``X``, no titles, no null defaults, no ``additionalProperties: false``."""
     if isinstance(schema, list):
         return [_structural(item, defs) for item in schema]
     if not isinstance(schema, dict):
@@ -36,7 +36,12 @@ def _structural(schema: Any, defs: Mapping[str, Any]) -> Any:
             else _structural(value, defs)
         )
         for key, value in schema.items()
-        if key not in dropped and not (key == "default" and value is None)
+        if key not in dropped
+        and not (key == "default" and value is None)
+        # NB: extra="forbid" says additionalProperties: false, which a structural schema
+        # cannot carry beside properties; unknown members are refused by strict field
+        # validation (kubectl's default) instead.
+        and not (key == "additionalProperties" and value is False)
     }
     return out
 
