@@ -225,3 +225,14 @@ def test_the_command_refuses_a_bad_rate() -> None:
     result = CliRunner().invoke(main, ["emulator", "--rate", "DescribeTrainingJob=fast"])
     assert result.exit_code != 0
     assert "OPERATION=RATE" in result.output.upper()
+
+
+def test_an_operation_can_be_refused_permanently(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any, job: str
+) -> None:
+    sagemaker_emulator.admin.refuse("StopTrainingJob", message="explicit deny in an SCP")
+    code, message, status = error_of(sagemaker_client.stop_training_job, TrainingJobName=job)
+    assert (code, message, status) == ("AccessDeniedException", "explicit deny in an SCP", 400)
+    sagemaker_client.describe_training_job(TrainingJobName=job)  # other operations answer
+    sagemaker_emulator.admin.refuse_nothing()
+    sagemaker_client.stop_training_job(TrainingJobName=job)

@@ -72,6 +72,27 @@ def _values_args(values: Mapping[str, Any], directory: Path) -> list[str]:
     return [f"--values={path}"]
 
 
+def render_text(
+    values: Mapping[str, Any] | None = None,
+    *,
+    release: str = "smop",
+    namespace: str = "sagemaker-operator-system",
+    chart: Path = CHART_DIR,
+    show_only: str | None = None,
+) -> str:
+    """``helm template`` output as text, comments included (``show_only``: one template)."""
+    with tempfile.TemporaryDirectory(prefix="helm-values-") as directory:
+        return helm(
+            "template",
+            release,
+            str(chart),
+            f"--namespace={namespace}",
+            "--include-crds",
+            *([f"--show-only={show_only}"] if show_only else []),
+            *_values_args(values or {}, Path(directory)),
+        )
+
+
 def render(
     values: Mapping[str, Any] | None = None,
     *,
@@ -80,15 +101,7 @@ def render(
     chart: Path = CHART_DIR,
 ) -> list[Manifest]:
     """``helm template`` the chart with ``values``; the manifests, in helm's order."""
-    with tempfile.TemporaryDirectory(prefix="helm-values-") as directory:
-        out = helm(
-            "template",
-            release,
-            str(chart),
-            f"--namespace={namespace}",
-            "--include-crds",
-            *_values_args(values or {}, Path(directory)),
-        )
+    out = render_text(values, release=release, namespace=namespace, chart=chart)
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 

@@ -16,11 +16,20 @@ VALUES = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 SCHEMA = json.loads((CHART_DIR / "values.schema.json").read_text())
 
 
-def test_helm_lint_strict_passes_in_both_scopes(tmp_path: Path) -> None:
-    helm("lint", "--strict", str(CHART_DIR))
-    namespaced = tmp_path / "namespaced.json"
-    namespaced.write_text(json.dumps({"rbac": {"scope": "namespaced"}, "watchNamespaces": ["a"]}))
-    helm("lint", "--strict", str(CHART_DIR), f"--values={namespaced}")
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["a"]},
+        {"watchNamespaces": ["a", "b"]},  # cluster scope narrowed to Roles
+        {"watchNamespaces": ["team-*"], "rbac": {"aggregateToDefaultRoles": False}},
+    ],
+    ids=["cluster", "namespaced", "cluster-listed", "cluster-pattern"],
+)
+def test_helm_lint_strict_passes_in_every_scope(tmp_path: Path, values: dict[str, Any]) -> None:
+    path = tmp_path / "values.json"
+    path.write_text(json.dumps(values))
+    helm("lint", "--strict", str(CHART_DIR), f"--values={path}")
 
 
 @pytest.mark.parametrize(
@@ -34,6 +43,15 @@ def test_helm_lint_strict_passes_in_both_scopes(tmp_path: Path) -> None:
         ({"rbac": {"scope": "namespace"}}, "scope"),
         ({"metrics": {"serviceMonitor": {"enable": True}}}, "enable"),
         ({"extraEnv": [{"name": "SAGEMAKER_OPERATOR_LOG_LEVEL", "value": "DEBUG"}]}, "extraEnv"),
+        ({"rbac": {"aggregateToDefaultRole": False}}, "aggregateToDefaultRole"),
+        ({"rbac": {"aggregateToDefaultRoles": "false"}}, "aggregateToDefaultRoles"),
+        ({"operator": {"requirePolicy": "true"}}, "requirePolicy"),
+        ({"operator": {"requirePolicies": True}}, "requirePolicies"),
+        ({"operator": {"allowInsecureEndpoint": 1}}, "allowInsecureEndpoint"),
+        ({"operator": {"extraRegions": "us-east-1"}}, "extraRegions"),  # a list, not a string
+        ({"operator": {"extraRegions": ["US-EAST-1"]}}, "extraRegions"),
+        ({"operator": {"extraRegions": ["eu-west-1", "eu-west-1"]}}, "extraRegions"),
+        ({"operator": {"tenancyConfigMap": "tenancy"}}, "tenancyConfigMap"),  # gone
     ],
 )
 def test_schema_refuses_typos_and_bad_values(values: dict[str, Any], complaint: str) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from tests.helm.chart import (
     CHART_CRDS_DIR,
@@ -59,6 +60,8 @@ def operator_needs(namespace: str) -> list[Check]:
 CLUSTER_NEEDS: list[Check] = [
     *[(verb, CRD, ()) for verb in ("get", "list", "watch")],
     *[(verb, "namespaces", ()) for verb in ("get", "list", "watch")],
+    *[(verb, f"{names.POLICY_PLURAL}.{names.GROUP}", ()) for verb in ("get", "list", "watch")],
+    ("patch", f"{names.POLICY_PLURAL}.{names.GROUP}/status", ()),
 ]
 
 
@@ -182,14 +185,11 @@ def test_cluster_scope_token_can_do_what_the_operator_needs_anywhere(
         cluster_release,
         PEERING_NEEDS,
     )
-    tenancy = ("-n", "smop-cluster-system")
-    assert_grants(
+    # No ConfigMap at all: policies are TrainingJobPolicy objects.
+    assert_refuses(
         control_plane,
         cluster_release,
-        [
-            ("get", "configmaps/sagemaker-operator-tenancy", tenancy),
-            ("watch", "configmaps", tenancy),
-        ],
+        [("get", "configmaps/sagemaker-operator-tenancy", ("-n", "smop-cluster-system"))],
     )
 
 

@@ -2,9 +2,10 @@
 
 ``helm install`` puts the chart into the real API server in each scope; the operator then
 runs as a process whose only credential is that ServiceAccount's token, and reconciles
-TrainingJobs against the emulator: one to ``Completed`` (create, status patches, Events, the
-tenancy ConfigMap and Namespace reads), one refused by the tenancy ConfigMap (proving that
-read returns data, not a 403 or 404), and one deleted while running (finalizer, stop, release).
+TrainingJobs against the emulator under a TrainingJobPolicy that selects the test namespace:
+one to ``Completed`` (create, status patches, Events, the policy list and Namespace reads),
+one refused by the policy (proving those reads return data, not a 403), and one deleted
+while running (finalizer, stop, release); the operator also writes the policy's status.
 A single 403 in the operator's log fails the test: the chart lacks a permission.
 
 "No more" is proven twice: the token's complete rule list (``kubectl auth can-i --list``) is
@@ -14,6 +15,7 @@ exactly what docs/deploying.md documents, and real requests beyond it are refuse
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +41,6 @@ from tests.plugins.emulator import client_for
 from tests.plugins.operator import OperatorProcess, StartOperator
 
 LONG = {"duration-seconds": "100000"}
-TENANCY = "sagemaker-operator-tenancy"
 
 # Rules every authenticated identity has (system:basic-user, system:discovery, ...).
 DEFAULT_RESOURCES = {
@@ -67,9 +68,12 @@ def granted_rules(plane: ControlPlane, release: Release, namespace: str) -> set[
     return rules
 
 
-CLUSTER_READS: set[Rule] = {
+# The cluster-scoped kinds: the operator's ClusterRole, in every scope.
+CLUSTER_KINDS: set[Rule] = {
     ("customresourcedefinitions.apiextensions.k8s.io", "[]", "[get list watch]"),
     ("namespaces", "[]", "[get list watch]"),
+    (f"{names.POLICY_PLURAL}.{names.GROUP}", "[]", "[get list watch]"),
+    (f"{names.POLICY_PLURAL}.{names.GROUP}/status", "[]", "[get patch]"),
 }
 WATCHED: set[Rule] = {
     ("trainingjobs.sagemaker-operator.io", "[]", "[get list watch patch]"),
@@ -77,22 +81,31 @@ WATCHED: set[Rule] = {
     ("events", "[]", "[create patch]"),
     ("events.events.k8s.io", "[]", "[create patch]"),
 }
-TENANCY_READS: set[Rule] = {
-    ("configmaps", f"[{TENANCY}]", "[get]"),
-    ("configmaps", "[]", "[list watch]"),
-}
 
 
-def allow_only_our_role(plane: ControlPlane, release: Release, namespace: str) -> None:
-    """A tenancy ConfigMap in the release namespace that allows the tests' role only."""
-    entry = yaml.safe_dump({"roleArns": [ROLE], "s3Prefixes": ["s3://bucket/"]})
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": TENANCY, "namespace": release.namespace},
-        "data": {namespace: entry},
+@pytest.fixture
+def policy(control_plane: ControlPlane, namespace: str) -> Iterator[str]:
+    """A TrainingJobPolicy selecting only the test namespace and allowing only the tests'
+    role, bucket and images; applied before the operator starts (it caches policies)."""
+    name = f"rbac-{namespace}"
+    body = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.POLICY_KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "allow": {"roleArns": [ROLE], "s3": ["s3://bucket/"], "images": ["*"]},
+        },
     }
-    plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(configmap))
+    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+    yield name
+    control_plane.kubectl("delete", names.POLICY_PLURAL, name, "--wait=false", check=False)
+
+
+def policy_status(plane: ControlPlane, name: str) -> dict[str, object]:
+    found = json.loads(plane.kubectl("get", names.POLICY_PLURAL, name, "-o", "json").stdout)
+    status: dict[str, object] = found.get("status") or {}
+    return status
 
 
 def no_forbidden(operator: OperatorProcess) -> None:
@@ -104,6 +117,7 @@ def no_forbidden(operator: OperatorProcess) -> None:
 def reconcile_end_to_end(
     plane: ControlPlane,
     namespace: str,
+    policy: str,
     operator: OperatorProcess,
     emulator: testing.Running,
 ) -> None:
@@ -118,9 +132,13 @@ def reconcile_end_to_end(
     done = wait_phase(plane, namespace, "done", "Completed")
     assert condition(done, "Succeeded")["status"] == "True"
     assert done["status"]["modelArtifacts"]["s3ModelArtifacts"].startswith("s3://bucket/output/")
-    # The guard read the ConfigMap through the chart's Role: refused before any AWS call.
+    # The guard listed the policies and read the Namespace's labels through the chart's
+    # ClusterRole: refused before any AWS call.
     refused = wait_phase(plane, namespace, "refused", "Failed")
-    assert condition(refused, "Succeeded")["reason"] == "RoleNotAllowed"
+    assert condition(refused, "Succeeded")["reason"] == "NotAllowedByPolicy"
+    assert policy in condition(refused, "Succeeded")["message"]
+    # The policy's status, written through the subresource the ClusterRole grants.
+    eventually(lambda: policy_status(plane, policy).get("selectedNamespaces") == 1)
     # Events from kopf's handlers (Created) and from the poller's own client (Completed).
     eventually(
         lambda: {"Created", "Completed"} <= {r for _, r, _ in events(plane, namespace, "done")}
@@ -169,41 +187,62 @@ def cluster_release(control_plane: ControlPlane, workdir: Path) -> Iterator[Rele
 def test_cluster_scope_is_enough_for_a_cluster_wide_operator(
     control_plane: ControlPlane,
     namespace: str,
+    policy: str,
     cluster_release: Release,
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    allow_only_our_role(control_plane, cluster_release, namespace)
     # Cluster scope means watching every namespace: kopf lists and watches cluster-wide.
-    operator = start_operator(
-        namespace,
-        kubeconfig=cluster_release.kubeconfig,
-        clusterwide=True,
-        operator_namespace=cluster_release.namespace,
-    )
-    reconcile_end_to_end(control_plane, namespace, operator, sagemaker_emulator)
+    operator = start_operator(namespace, kubeconfig=cluster_release.kubeconfig, clusterwide=True)
+    reconcile_end_to_end(control_plane, namespace, policy, operator, sagemaker_emulator)
 
 
 def test_cluster_scope_grants_exactly_the_documented_rules(
-    control_plane: ControlPlane, namespace: str, cluster_release: Release
+    control_plane: ControlPlane, namespace: str, crd_installed: None, cluster_release: Release
 ) -> None:
-    assert granted_rules(control_plane, cluster_release, namespace) == CLUSTER_READS | WATCHED
+    assert granted_rules(control_plane, cluster_release, namespace) == CLUSTER_KINDS | WATCHED
+    # Nothing more in its own namespace: no ConfigMaps (the tenancy ConfigMap is gone).
     assert (
         granted_rules(control_plane, cluster_release, cluster_release.namespace)
-        == CLUSTER_READS | WATCHED | TENANCY_READS
+        == CLUSTER_KINDS | WATCHED
     )
     sneaky = manifest("sneaky")
     sneaky["metadata"]["namespace"] = namespace
+    policy = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.POLICY_KIND,
+        "metadata": {"name": "sneaky"},
+        "spec": {"namespaceSelector": {}},
+    }
     for args, stdin in (
         (("get", "secrets", "-n", cluster_release.namespace), None),
-        (("get", "configmaps", "not-tenancy", "-n", cluster_release.namespace), None),
+        (("get", "configmaps", "-n", cluster_release.namespace), None),
         (("create", "-f", "-"), yaml.safe_dump(sneaky)),  # the operator never creates one
+        (("create", "--dry-run=server", "-f", "-"), yaml.safe_dump(policy)),  # nor a policy
     ):
         refused = control_plane.kubectl(
             *args, kubeconfig=cluster_release.kubeconfig, check=False, input=stdin
         )
         assert refused.returncode != 0
         assert "forbidden" in refused.stderr
+
+
+# Exact names bind Roles per namespace in either scope (cluster scope narrowed to its list).
+LISTED_SCOPES = {"namespaced": {"rbac": {"scope": "namespaced"}}, "cluster-listed": {}}
+
+
+@pytest.fixture(params=list(LISTED_SCOPES))
+def listed_release(
+    control_plane: ControlPlane, namespace: str, workdir: Path, request: pytest.FixtureRequest
+) -> Iterator[Release]:
+    values = LISTED_SCOPES[request.param] | {
+        "watchNamespaces": [namespace],
+        "crds": {"install": False},
+    }
+    release = install_chart(control_plane, "rbac-ns", f"{namespace}-op", values, workdir=workdir)
+    yield release
+    _uninstall(control_plane, release)
+    control_plane.kubectl("delete", "namespace", release.namespace, "--wait=false", check=False)
 
 
 @pytest.fixture
@@ -224,37 +263,30 @@ def namespaced_release(
 def test_namespaced_scope_is_enough_for_an_operator_watching_its_list(
     control_plane: ControlPlane,
     namespace: str,
+    policy: str,
     namespaced_release: Release,
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    allow_only_our_role(control_plane, namespaced_release, namespace)
-    operator = start_operator(
-        namespace,
-        kubeconfig=namespaced_release.kubeconfig,
-        operator_namespace=namespaced_release.namespace,
-    )
-    reconcile_end_to_end(control_plane, namespace, operator, sagemaker_emulator)
+    operator = start_operator(namespace, kubeconfig=namespaced_release.kubeconfig)
+    reconcile_end_to_end(control_plane, namespace, policy, operator, sagemaker_emulator)
 
 
-def test_namespaced_scope_grants_exactly_the_documented_rules(
-    control_plane: ControlPlane, namespace: str, namespaced_release: Release
+def test_exact_names_grant_exactly_the_documented_rules(
+    control_plane: ControlPlane, namespace: str, listed_release: Release
 ) -> None:
     outside = "default"
-    release_ns = namespaced_release.namespace
-    assert granted_rules(control_plane, namespaced_release, namespace) == CLUSTER_READS | WATCHED
-    assert granted_rules(control_plane, namespaced_release, release_ns) == (
-        CLUSTER_READS | TENANCY_READS
-    )
-    assert granted_rules(control_plane, namespaced_release, outside) == CLUSTER_READS
+    release_ns = listed_release.namespace
+    assert granted_rules(control_plane, listed_release, namespace) == CLUSTER_KINDS | WATCHED
+    assert granted_rules(control_plane, listed_release, release_ns) == CLUSTER_KINDS
+    assert granted_rules(control_plane, listed_release, outside) == CLUSTER_KINDS
     for args in (
         ("get", names.PLURAL, "-n", outside),
         ("get", names.PLURAL, "--all-namespaces"),
         ("get", "secrets", "-n", namespace),
+        ("get", "configmaps", "-n", release_ns),
         ("get", names.PLURAL, "-n", release_ns),
     ):
-        refused = control_plane.kubectl(
-            *args, kubeconfig=namespaced_release.kubeconfig, check=False
-        )
+        refused = control_plane.kubectl(*args, kubeconfig=listed_release.kubeconfig, check=False)
         assert refused.returncode != 0
         assert "forbidden" in refused.stderr

@@ -19,9 +19,13 @@ from tests.helm.chart import (
     find,
     only,
     render,
+    render_text,
 )
 
 NAMESPACED = {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a", "team-b"]}
+# Cluster scope, narrowed to exact names: Roles per namespace, as in namespaced scope.
+LISTED = {"watchNamespaces": ["team-a", "team-b"]}
+OPERATOR = "smop-sagemaker-operator"  # the operator's (Cluster)Role and binding names
 
 
 def container(manifests: list[Manifest]) -> dict[str, Any]:
@@ -65,14 +69,34 @@ WATCHED = {
     ("events.k8s.io", "events", "create"),
     ("events.k8s.io", "events", "patch"),
 }
-CLUSTER_READS = {
+# The cluster-scoped kinds: in the operator's ClusterRole in every scope.
+CLUSTER_KINDS = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "get"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ("", "namespaces", "get"),
     ("", "namespaces", "list"),
     ("", "namespaces", "watch"),
+    ("sagemaker-operator.io", "trainingjobpolicies", "get"),
+    ("sagemaker-operator.io", "trainingjobpolicies", "list"),
+    ("sagemaker-operator.io", "trainingjobpolicies", "watch"),
+    ("sagemaker-operator.io", "trainingjobpolicies/status", "get"),
+    ("sagemaker-operator.io", "trainingjobpolicies/status", "patch"),
 }
+TENANT_EDIT = {
+    ("sagemaker-operator.io", "trainingjobs", verb)
+    for verb in ("get", "list", "watch", "create", "update", "patch", "delete")
+}
+TENANT_VIEW = {
+    ("sagemaker-operator.io", resource, verb)
+    for resource in ("trainingjobs", "trainingjobpolicies")
+    for verb in ("get", "list", "watch")
+}
+
+
+def operator_roles(manifests: list[Manifest]) -> list[Manifest]:
+    """The Roles and ClusterRoles bound to the operator (not the tenants' aggregated ones)."""
+    return find(manifests, "Role", OPERATOR) + find(manifests, "ClusterRole", OPERATOR)
 
 
 # --- scopes ------------------------------------------------------------------------------
@@ -80,8 +104,8 @@ CLUSTER_READS = {
 
 def test_cluster_scope_grants_one_cluster_role_with_exactly_the_operators_needs() -> None:
     manifests = render()
-    role = only(manifests, "ClusterRole")
-    assert rules_of(role) == WATCHED | CLUSTER_READS
+    role = only(manifests, "ClusterRole", OPERATOR)
+    assert rules_of(role) == WATCHED | CLUSTER_KINDS
     binding = only(manifests, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
@@ -91,20 +115,21 @@ def test_cluster_scope_grants_one_cluster_role_with_exactly_the_operators_needs(
             "namespace": "sagemaker-operator-system",
         }
     ]
-    # No per-namespace Role for TrainingJobs; only the tenancy ConfigMap Role.
-    assert [r["metadata"]["name"] for r in find(manifests, "Role")] == [
-        "smop-sagemaker-operator-tenancy"
-    ]
+    # No Role at all: no per-namespace TrainingJob rules, no ConfigMap reads.
+    assert find(manifests, "Role") == find(manifests, "RoleBinding") == []
     assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == ""
 
 
-def test_namespaced_scope_grants_roles_per_namespace_and_cluster_reads_only() -> None:
-    manifests = render(NAMESPACED)
-    cluster_role = only(manifests, "ClusterRole")
-    assert rules_of(cluster_role) == CLUSTER_READS
-    roles = {
-        r["metadata"]["namespace"]: r for r in find(manifests, "Role", "smop-sagemaker-operator")
-    }
+@pytest.mark.parametrize("values", [NAMESPACED, LISTED], ids=["namespaced", "cluster-listed"])
+def test_exact_names_get_roles_per_namespace_and_cluster_kinds_only(
+    values: dict[str, Any],
+) -> None:
+    """Exact names narrow the TrainingJob rules to Roles, in either scope."""
+    manifests = render(values)
+    cluster_role = only(manifests, "ClusterRole", OPERATOR)
+    assert rules_of(cluster_role) == CLUSTER_KINDS
+    assert only(manifests, "ClusterRoleBinding")["roleRef"]["name"] == OPERATOR
+    roles = {r["metadata"]["namespace"]: r for r in find(manifests, "Role")}
     assert set(roles) == {"team-a", "team-b"}
     for namespace, role in roles.items():
         assert rules_of(role) == WATCHED
@@ -119,32 +144,72 @@ def test_namespaced_scope_grants_roles_per_namespace_and_cluster_reads_only() ->
     assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == "team-a,team-b"
 
 
-@pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster", "namespaced"])
-def test_no_scope_grants_secrets_pods_or_deletes(values: dict[str, Any]) -> None:
+PEERED = {"peering": {"enabled": True}}
+SCOPES = [{}, NAMESPACED, LISTED, {"watchNamespaces": ["team-*"]}, PEERED, NAMESPACED | PEERED]
+SCOPE_IDS = ["cluster", "namespaced", "cluster-listed", "cluster-pattern", "peered", "ns-peered"]
+
+
+@pytest.mark.parametrize("values", SCOPES, ids=SCOPE_IDS)
+def test_no_scope_grants_the_operator_secrets_configmaps_pods_or_deletes(
+    values: dict[str, Any],
+) -> None:
     manifests = render(values)
-    for role in find(manifests, "Role") + find(manifests, "ClusterRole"):
+    roles = operator_roles(manifests)
+    assert roles
+    for role in roles:
+        assert all("resourceNames" not in rule for rule in role["rules"])
         for group, resource, verb in rules_of(role):
-            assert resource not in {"secrets", "pods", "*"}, role["metadata"]["name"]
+            assert resource not in {"secrets", "configmaps", "pods", "*"}, role["metadata"]
             assert verb not in {"delete", "deletecollection", "create", "update", "*"} or (
                 resource == "events" and verb == "create"
             ), (role["metadata"]["name"], group, resource, verb)
+            # Policies are the cluster admin's: the operator writes only their status.
+            assert resource != "trainingjobpolicies" or verb in {"get", "list", "watch"}
+    # Every Role and ClusterRole is the operator's or a tenant's aggregated one.
+    names = {
+        r["metadata"]["name"] for r in find(manifests, "Role") + find(manifests, "ClusterRole")
+    }
+    assert names == {OPERATOR, f"{OPERATOR}-edit", f"{OPERATOR}-view"}
 
 
-def test_tenancy_configmap_is_readable_only_in_the_operators_namespace() -> None:
-    manifests = render({"operator": {"tenancyConfigMap": "tenancy"}})
-    role = only(manifests, "Role", "smop-sagemaker-operator-tenancy")
-    assert role["metadata"]["namespace"] == "sagemaker-operator-system"
-    named = [rule for rule in role["rules"] if "resourceNames" in rule]
-    assert named == [
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": ["tenancy"],
-            "verbs": ["get"],
-        }
-    ]
-    assert rules_of(role) == {("", "configmaps", "list"), ("", "configmaps", "watch")}
-    assert env_of(manifests)["SAGEMAKER_OPERATOR_TENANCY_CONFIGMAP"] == "tenancy"
+def test_the_tenancy_configmap_is_gone() -> None:
+    """TrainingJobPolicy replaced it: no value, no variable, no Role to read ConfigMaps."""
+    manifests = render()
+    assert not any("tenancy" in m["metadata"]["name"] for m in manifests)
+    assert not any("TENANCY" in name for name in env_of(manifests))
+    with pytest.raises(HelmError, match="tenancyConfigMap"):
+        render({"operator": {"tenancyConfigMap": "tenancy"}})
+
+
+def test_tenants_edit_and_admin_may_manage_trainingjobs_but_never_status_or_policies() -> None:
+    manifests = render()
+    edit = only(manifests, "ClusterRole", f"{OPERATOR}-edit")
+    labels = edit["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-view" not in labels
+    assert rules_of(edit) == TENANT_EDIT
+    assert all("resourceNames" not in rule for rule in edit["rules"])
+    view = only(manifests, "ClusterRole", f"{OPERATOR}-view")
+    labels = view["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert "rbac.authorization.k8s.io/aggregate-to-edit" not in labels
+    assert "rbac.authorization.k8s.io/aggregate-to-admin" not in labels
+    assert rules_of(view) == TENANT_VIEW
+    # Aggregated roles are bound to nobody by the chart: Kubernetes folds them in.
+    bound = {b["roleRef"]["name"] for b in find(manifests, "ClusterRoleBinding")}
+    assert bound == {OPERATOR}
+    assert find(manifests, "RoleBinding") == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"rbac": {"aggregateToDefaultRoles": False}}, {"rbac": {"create": False}}],
+    ids=["off", "no-rbac"],
+)
+def test_aggregated_roles_can_be_left_out(values: dict[str, Any]) -> None:
+    names = {m["metadata"]["name"] for m in find(render(values), "ClusterRole")}
+    assert names <= {OPERATOR}
 
 
 def test_namespaced_scope_without_namespaces_is_refused() -> None:
@@ -157,10 +222,23 @@ def test_namespaced_scope_refuses_patterns() -> None:
         render({"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-*"]})
 
 
-def test_cluster_scope_may_narrow_the_watch_with_patterns() -> None:
-    manifests = render({"watchNamespaces": ["team-*", "ml"]})
-    assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == "team-*,ml"
-    assert rules_of(only(manifests, "ClusterRole")) == WATCHED | CLUSTER_READS
+@pytest.mark.parametrize("listed", [["team-*", "ml"], ["ml", "!kube-system"], ["team-?"]])
+def test_cluster_scope_with_a_pattern_cannot_narrow_and_binds_cluster_wide(
+    listed: list[str],
+) -> None:
+    """One pattern anywhere in the list: no Role can cover it, so the rules stay cluster-wide."""
+    manifests = render({"watchNamespaces": listed})
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == ",".join(listed)
+    assert rules_of(only(manifests, "ClusterRole", OPERATOR)) == WATCHED | CLUSTER_KINDS
+    assert find(manifests, "Role") == find(manifests, "RoleBinding") == []
+
+
+def test_cluster_scope_pattern_fallback_is_said_in_the_rendered_role() -> None:
+    rbac = "templates/rbac.yaml"
+    text = render_text({"watchNamespaces": ["team-*", "ml"]}, show_only=rbac)
+    assert "cluster-wide because watchNamespaces has patterns (team-*)" in text
+    assert "has patterns" not in render_text(LISTED, show_only=rbac)
+    assert "has patterns" not in render_text(show_only=rbac)
 
 
 def test_rbac_create_false_renders_no_rbac() -> None:
@@ -199,7 +277,9 @@ def test_peering_in_cluster_scope() -> None:
     peering = only(manifests, "ClusterKopfPeering")
     assert peering["apiVersion"] == "kopf.dev/v1"
     assert peering["metadata"]["name"] == "smop-sagemaker-operator"
-    assert ("kopf.dev", "clusterkopfpeerings", "patch") in rules_of(only(manifests, "ClusterRole"))
+    assert ("kopf.dev", "clusterkopfpeerings", "patch") in rules_of(
+        only(manifests, "ClusterRole", OPERATOR)
+    )
     pdb = only(manifests, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"] == only(manifests, "Deployment")["spec"]["selector"]
@@ -231,9 +311,12 @@ def test_peering_in_cluster_scope_with_a_namespace_list_is_per_namespace() -> No
     assert find(manifests, "ClusterKopfPeering") == []
     (peering,) = find(manifests, "KopfPeering")
     assert peering["metadata"]["namespace"] == "ml"
-    rules = rules_of(only(manifests, "ClusterRole"))
-    assert ("kopf.dev", "kopfpeerings", "patch") in rules
-    assert not any(resource == "clusterkopfpeerings" for _, resource, _ in rules)
+    assert rules_of(only(manifests, "ClusterRole", OPERATOR)) == CLUSTER_KINDS
+    (role,) = find(manifests, "Role", OPERATOR)
+    assert role["metadata"]["namespace"] == "ml"
+    assert rules_of(role) == WATCHED | {
+        ("kopf.dev", "kopfpeerings", verb) for verb in ("get", "list", "watch", "patch")
+    }
 
 
 def test_peering_with_namespace_patterns_is_refused() -> None:
@@ -295,7 +378,9 @@ def test_every_operator_setting_is_set_from_values_and_parses(
             "threadPoolSize": 4,
             "logLevel": "DEBUG",
             "logFormat": "text",
-            "tenancyConfigMap": "tenancy",
+            "requirePolicy": True,
+            "allowInsecureEndpoint": True,
+            "extraRegions": ["ap-southeast-7", "mx-central-1"],
             "livenessPort": 8081,
             "metricsPort": 9091,
         },
@@ -311,7 +396,6 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = settings_from_env()
-    assert settings.operator_namespace == "ops"
     assert settings.namespaces == ["a", "b"]
     assert settings.standalone is False
     assert settings.peering_name == "smop-sagemaker-operator"
@@ -327,7 +411,9 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     assert settings.thread_pool_size == 4
     assert settings.log_level == "DEBUG"
     assert settings.log_format == "text"
-    assert settings.tenancy_configmap == "tenancy"
+    assert settings.require_policy is True
+    assert settings.allow_insecure_endpoint is True
+    assert settings.extra_regions == ["ap-southeast-7", "mx-central-1"]
     assert (settings.liveness_port, settings.metrics_port) == (8081, 9091)
 
 
@@ -340,10 +426,27 @@ def test_defaults_parse_as_settings_and_leave_region_and_endpoint_to_aws(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = settings_from_env()
-    assert settings.operator_namespace == "sagemaker-operator-system"
     assert settings.namespaces == []
     assert settings.standalone is True
     assert settings.log_format == "json"
+    assert env["SAGEMAKER_OPERATOR_REQUIRE_POLICY"] == "false"
+    assert env["SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT"] == "false"
+    assert env["SAGEMAKER_OPERATOR_EXTRA_REGIONS"] == ""
+    assert settings.require_policy is False
+    assert settings.allow_insecure_endpoint is False
+    assert settings.extra_regions == []
+
+
+def test_plain_http_endpoint_needs_allow_insecure_endpoint() -> None:
+    """The operator exits on an http:// endpoint without the flag; the chart says so first."""
+    url = "http://emulator:8000"
+    with pytest.raises(HelmError, match=r"plain http.*operator\.allowInsecureEndpoint=true"):
+        render({"operator": {"sagemakerEndpointUrl": url}})
+    env = env_of(render({"operator": {"sagemakerEndpointUrl": url, "allowInsecureEndpoint": True}}))
+    assert env["SAGEMAKER_OPERATOR_SAGEMAKER_ENDPOINT_URL"] == url
+    assert env["SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT"] == "true"
+    https = env_of(render({"operator": {"sagemakerEndpointUrl": "https://vpce.example"}}))
+    assert https["SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT"] == "false"
 
 
 def test_extra_env_is_appended_after_the_settings() -> None:

@@ -20,16 +20,27 @@ class TrackRow:
     events: list[tuple[str, str]]
     status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
     owned_by_it: bool = True
+    deleting: bool = False
 
 
-def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
-    meta = {"generation": 2, "creationTimestamp": "2026-12-01T10:00:00Z"}
+def job_of(status: Mapping[str, Any], *, deleting: bool = False) -> owned.OwnedJob:
+    meta: dict[str, Any] = {"generation": 2, "creationTimestamp": "2026-12-01T10:00:00Z"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-12-01T11:00:00Z"
     job = owned.record_of(namespace=NAMESPACE, name=NAME, uid=UID, meta=meta, status=status)
     assert job is not None
     return job
 
 
 ARTIFACTS = {"S3ModelArtifacts": "s3://team-a/out/model.tar.gz"}
+HELD = {
+    "type": "Synced",
+    "status": "False",
+    "reason": "AccessDeniedException",
+    "message": "denied; the way out",
+    "observedGeneration": 2,
+    "lastTransitionTime": "2026-12-01T11:00:00Z",
+}
 ROWS = [
     TrackRow(
         "the job lacks the resource's uid tag (a forged status): nothing mirrored",
@@ -37,6 +48,28 @@ ROWS = [
         {"phase": "Failed", "Succeeded": ("False", "JobNotOwned"), "modelArtifacts": None},
         [("Warning", "JobNotOwned")],
         owned_by_it=False,
+    ),
+    TrackRow(
+        "a deletion held by SageMaker's refusal: Synced=False stays while it waits",
+        described("InProgress", "Training"),
+        {"phase": "InProgress", "Synced": ("False", "AccessDeniedException")},
+        [],
+        status={**RUNNING, "conditions": [HELD]},
+        deleting=True,
+    ),
+    TrackRow(
+        "a deletion observed while in sync: Synced stays True",
+        described("InProgress", "Training"),
+        {"phase": "InProgress", "Synced": ("True", "Synced")},
+        [],
+        deleting=True,
+    ),
+    TrackRow(
+        "no deletion: a passed refusal is cleared by the next observation",
+        described("InProgress", "Training"),
+        {"phase": "InProgress", "Synced": ("True", "Synced")},
+        [],
+        status={**RUNNING, "conditions": [HELD]},
     ),
     TrackRow(
         "SageMaker no longer knows the job: Failed, JobNotFound",
@@ -117,7 +150,8 @@ ROWS = [
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
 def test_track(row: TrackRow) -> None:
-    outcome = reconcile.track(job_of(row.status), row.description, owned_by_it=row.owned_by_it)
+    job = job_of(row.status, deleting=row.deleting)
+    outcome = reconcile.track(job, row.description, owned_by_it=row.owned_by_it)
     got = view(outcome.status)
     assert {key: got.get(key) for key in row.expect} == dict(row.expect)
     assert [(type_, reason) for type_, reason, _ in outcome.events] == row.events

@@ -59,8 +59,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The rules the operator needs wherever it handles TrainingJobs: one ClusterRole in cluster
-scope, one Role per watched namespace in namespaced scope. Written once, used by both.
+The rules the operator needs wherever it handles TrainingJobs: in a Role per watched
+namespace when rolesPerNamespace, else in the operator's ClusterRole. Written once, used by both.
 */}}
 {{- define "sagemaker-operator.watchedRules" -}}
 - apiGroups: ["sagemaker-operator.io"]
@@ -72,6 +72,32 @@ scope, one Role per watched namespace in namespaced scope. Written once, used by
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- end }}
+
+{{/*
+The watchNamespaces entries that are kopf glob patterns (`team-*`, `!kube-system`, ...),
+comma-joined; empty when every entry is an exact name (or there are none).
+*/}}
+{{- define "sagemaker-operator.namespacePatterns" -}}
+{{- $patterns := list }}
+{{- range .Values.watchNamespaces }}
+{{- if regexMatch "[*?\\[\\]!]" . }}
+{{- $patterns = append $patterns . }}
+{{- end }}
+{{- end }}
+{{- join "," $patterns }}
+{{- end }}
+
+{{/*
+"true" when the TrainingJob rules are bound per namespace (a Role + RoleBinding in each of
+watchNamespaces), in either scope: the list is set and holds exact names only. Otherwise
+(cluster scope watching every namespace, or a pattern in the list) they are cluster-wide:
+no Role can be created in a namespace that a pattern will only match later.
+*/}}
+{{- define "sagemaker-operator.rolesPerNamespace" -}}
+{{- if and .Values.watchNamespaces (not (include "sagemaker-operator.namespacePatterns" .)) }}
+{{- print "true" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -97,6 +123,9 @@ Checks that the schema cannot express (they relate two values); each fails with 
 {{- fail (printf "peering.enabled with watchNamespaces pattern %q: kopf keeps a KopfPeering in each watched namespace, which the chart must create, so peering needs exact namespace names (or an empty watchNamespaces for cluster-wide peering)." .) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- if and (hasPrefix "http://" .Values.operator.sagemakerEndpointUrl) (not .Values.operator.allowInsecureEndpoint) }}
+{{- fail (printf "operator.sagemakerEndpointUrl %s is plain http: the operator refuses it, because AWS-signed requests would cross the network unencrypted. Use https, or set operator.allowInsecureEndpoint=true for a local emulator only." .Values.operator.sagemakerEndpointUrl) }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled (not .Values.metrics.service.enabled) }}
 {{- fail "metrics.serviceMonitor.enabled needs metrics.service.enabled: a ServiceMonitor selects a Service." }}

@@ -28,6 +28,7 @@ RESOURCE = (names.GROUP, names.VERSION, names.PLURAL)
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
 EVENT_DRAIN_SECONDS = 5.0  # at shutdown, queued Events get this long to go out
+HELD_RETRY_SECONDS = 60.0  # a deletion SageMaker refused is tried again this often
 
 Decide = Callable[[Ports, reconcile.Resource], Awaitable[reconcile.Outcome]]
 
@@ -163,10 +164,12 @@ async def stop_training_job(**kwargs: Any) -> None:
     if outcome.release:
         return
     if outcome.status.get("conditions"):
-        # SageMaker refused: a person must act (the status names the way out); look again
-        # slowly in case the refusal passes (a policy or quota fixed).
+        # SageMaker refused: a person must act (the status names the way out). Look again
+        # now and then, in case the refusal passes (a permission fixed), and so the held
+        # status is written again should a status write of observation's have crossed it.
         raise kopf.TemporaryError(
-            "deletion held by SageMaker's refusal", delay=runtime.settings.retry_max_delay_seconds
+            "deletion held by SageMaker's refusal",
+            delay=min(HELD_RETRY_SECONDS, runtime.settings.retry_max_delay_seconds),
         )
     # No AWS call while waiting: observation writes the terminal status, and this retry (an
     # async sleep in kopf, no worker held) only reads it back from the resource.

@@ -1,5 +1,6 @@
 """Faults on demand: throttling as token buckets or as a fraction of calls, a fraction of 5xx
-answers, added latency, and answers lost after the call was applied.
+answers, added latency, permanent refusals of an operation, and answers lost after the call
+was applied.
 
 These are server-wide and changeable at run time (CLI flags set the start, the admin endpoint
 ``/_emulator/faults`` reads and changes them). A job's own fate (fail, be interrupted) is not
@@ -74,6 +75,19 @@ class LostResponse(pydantic.BaseModel):
     mode: LostMode = "error"
 
 
+class Refusal(pydantic.BaseModel):
+    """A permanent refusal of one operation (admin field ``refusals``), as IAM gives when a
+    role lacks a permission, or an organisation's policy blocks an action or a Region."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    code: str = "AccessDeniedException"
+    message: str = "User is not authorized to perform this action"
+    status: int = pydantic.Field(default=400, ge=400, le=499)
+
+
 class FaultSettings(pydantic.BaseModel):
     """The server-wide faults; the admin endpoint speaks this model in camelCase."""
 
@@ -91,6 +105,8 @@ class FaultSettings(pydantic.BaseModel):
     latency_ms: float = pydantic.Field(default=0.0, ge=0.0)
     seed: int | None = None  # for a reproducible sequence of injected throttles and errors
     lost_response: LostResponse = pydantic.Field(default_factory=LostResponse)
+    # Operation -> the refusal every call of it gets, until changed (after throttling).
+    refusals: dict[str, Refusal] = pydantic.Field(default_factory=dict)
 
 
 class TokenBucket:
@@ -149,6 +165,9 @@ class Faults:
                     return protocol.throttled()
         if settings.throttle_fraction > 0 and self._random.random() < settings.throttle_fraction:
             return protocol.throttled()
+        refusal = settings.refusals.get(operation)
+        if refusal is not None:
+            return protocol.ApiError(refusal.code, refusal.message, refusal.status)
         targeted = settings.error_operations is None or operation in settings.error_operations
         if settings.error_fraction > 0 and targeted:
             dice = self._random.random()

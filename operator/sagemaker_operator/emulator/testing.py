@@ -59,6 +59,17 @@ class AdminClient:
         result: dict[str, Any] = self._call("POST", "/faults", changes)
         return result
 
+    def refuse(
+        self, operation: str, code: str = "AccessDeniedException", message: str = ""
+    ) -> None:
+        """Answer every ``operation`` call with a permanent refusal (``refuse_nothing`` ends it)."""
+        refusal = {"code": code, **({"message": message} if message else {})}
+        refusals = self.faults()["refusals"] | {operation: refusal}
+        self.set_faults(refusals=refusals)
+
+    def refuse_nothing(self) -> None:
+        self.set_faults(refusals={})
+
     def lose_responses(
         self,
         *operations: str,

@@ -137,8 +137,13 @@ def observed(
     region: str,
     generation: int | None,
     stop_requested: bool = False,
+    held: bool = False,
 ) -> Status:
-    """The status for a job as SageMaker describes it."""
+    """The status for a job as SageMaker describes it.
+
+    ``held``: a deletion SageMaker refused is waiting for a person; its Synced=False (which
+    names the way out) stays until the deletion goes through, whatever else is observed.
+    """
     status: Status = described.status_from_description(description)
     sm_status = description.get("TrainingJobStatus")
     phase = phase_of(sm_status)
@@ -154,6 +159,12 @@ def observed(
     found = with_condition(
         (previous or {}).get("conditions"), SUCCEEDED, state, reason, message, generation
     )
+    if held and any(
+        c.get("type") == SYNCED and c.get("status") == "False"
+        for c in (previous or {}).get("conditions") or ()
+    ):
+        status["conditions"] = found
+        return status
     status["conditions"] = with_condition(
         found, SYNCED, "True", "Synced", "Status matches SageMaker.", generation
     )
