@@ -28,7 +28,10 @@ def structures(shape: model.Shape, seen: set[str] | None = None) -> Iterator[mod
 
 
 def example_paths() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.yaml"))
+    """The TrainingJob examples (examples/ also holds a TrainingJobPolicy)."""
+    return sorted(
+        path for path in EXAMPLES.glob("*.yaml") if load_example(path)["kind"] == "TrainingJob"
+    )
 
 
 def load_example(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ proves closed (docs/security.md).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,3 +293,13 @@ def test_finding_8_a_refused_deletion_names_its_way_out_and_takes_it(
     )
     assert _job_status(sagemaker_emulator, job) == "InProgress"  # released, not stopped
     assert "ReleasedWithoutStop" in [r for _, r, _ in events(control_plane, namespace, "held")]
+
+
+def test_the_policy_example_is_accepted_and_its_typo_is_not(
+    control_plane: ControlPlane, crd_installed: None
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
+    control_plane.kubectl("apply", "--dry-run=server", "-f", str(example))
+    typo = example.read_text().replace("roleArns:", "rolearns:")
+    with pytest.raises(KubectlError, match="rolearns"):
+        control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=typo)
