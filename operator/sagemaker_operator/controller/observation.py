@@ -247,7 +247,9 @@ class BulkObservation:
         tasks: list[asyncio.Task[None]] = []
         try:
             while True:
-                for region in runtime.owned.regions() - set(self.pollers):
+                # NB: only Regions SageMaker has: a status naming another (written by hand)
+                # must not cost a client, a thread pool and a metrics label.
+                for region in (runtime.owned.regions() & runtime.regions) - set(self.pollers):
                     poller = RegionPoller(
                         runtime.clients.polling(region),
                         runtime.owned,
