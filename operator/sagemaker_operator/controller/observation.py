@@ -27,9 +27,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, reconcile, status_writes
+from sagemaker_operator.controller import owned, ports, reconcile, status_writes
 from sagemaker_operator.sagemaker import errors
-from sagemaker_operator.sagemaker.client import RegionClient
 
 if TYPE_CHECKING:
     from sagemaker_operator.controller.runtime import Runtime
@@ -39,13 +38,15 @@ logger = logging.getLogger(__name__)
 # Called with the owned job and SageMaker's description (None: SageMaker no longer knows it).
 Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 PAGE_SIZE = 100
+PAGE_ATTEMPTS = 4  # a page is tried this often before the cycle gives up
+PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 MAX_BACKOFF = 300.0
 
 
 class RegionPoller:
     def __init__(
         self,
-        client: RegionClient,
+        client: ports.Listing,
         index: owned.OwnedIndex,
         apply: Apply,
         *,
@@ -53,6 +54,7 @@ class RegionPoller:
         concurrency: int,
         full_sweep_interval: float,
         skew: float,
+        page_retry_seconds: float = PAGE_RETRY_SECONDS,
     ) -> None:
         self.region = client.region
         self._client = client
@@ -62,6 +64,7 @@ class RegionPoller:
         self._concurrency = concurrency  # jobs described and written at once
         self._full_sweep_interval = full_sweep_interval
         self._skew = datetime.timedelta(seconds=skew)
+        self._page_retry_seconds = page_retry_seconds
         self._covered: set[str] = set()  # resources (uids) a listing window has included
         self._described: dict[str, tuple[Any, ...]] = {}  # summary last described, per uid
         self._last_cycle_start: datetime.datetime | None = None
@@ -89,19 +92,21 @@ class RegionPoller:
                 continue
             self.failures = 0
             self.last_progress = time.monotonic()
-            took = self.last_progress - started
-            metrics.POLLER_CYCLE.labels(self.region).observe(took)
-            if took > self._interval:  # status is falling behind: worth a warning
-                logger.warning(
-                    "poller %s: cycle took %.1fs (%d jobs described), longer than the %.0fs "
-                    "interval",
-                    self.region,
-                    took,
-                    described,
-                    self._interval,
-                )
-            metrics.POLLER_LAST_SUCCESS.labels(self.region).set(time.time())
+            self.finished(self.last_progress - started, described)
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
+
+    def finished(self, took: float, described: int) -> None:
+        """Record a completed cycle; one longer than the interval means status falls behind."""
+        metrics.POLLER_CYCLE.labels(self.region).observe(took)
+        if took > self._interval:
+            logger.warning(
+                "poller %s: cycle took %.1fs (%d jobs described), longer than the %.0fs interval",
+                self.region,
+                took,
+                described,
+                self._interval,
+            )
+        metrics.POLLER_LAST_SUCCESS.labels(self.region).set(time.time())
 
     async def cycle(self) -> int:
         """One listing window; describes and applies what changed; returns how many jobs it
@@ -130,21 +135,27 @@ class RegionPoller:
 
         seen: set[str] = set()
         changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]] = []
-        async for summary in self._list_since(since, sweep="full" if full else "recent"):
-            name = summary["TrainingJobName"]
-            if name not in running:
-                continue
-            seen.add(name)
-            mark = owned.fingerprint(
-                summary.get("TrainingJobStatus"),
-                summary.get("SecondaryStatus"),
-                owned.parse_time(summary.get("LastModifiedTime")),
-            )
-            changed += [
-                (job, mark)
-                for job in running[name]
-                if mark != job.fingerprint and mark != self._described.get(job.uid)
-            ]
+        try:
+            async for summary in self._list_since(since, sweep="full" if full else "recent"):
+                name = summary["TrainingJobName"]
+                if name not in running:
+                    continue
+                seen.add(name)
+                mark = owned.fingerprint(
+                    summary.get("TrainingJobStatus"),
+                    summary.get("SecondaryStatus"),
+                    owned.parse_time(summary.get("LastModifiedTime")),
+                )
+                changed += [
+                    (job, mark)
+                    for job in running[name]
+                    if mark != job.fingerprint and mark != self._described.get(job.uid)
+                ]
+        except errors.SageMakerError:
+            # NB: what the pages read so far found is applied all the same; the window does
+            # not move, so the next cycle lists it again and misses nothing.
+            await self._describe_all(changed, [])
+            raise
 
         gone = [job for name, jobs in running.items() if full and name not in seen for job in jobs]
         failed = await self._describe_all(changed, gone)
@@ -165,7 +176,7 @@ class RegionPoller:
             "SortOrder": "Ascending",
         }
         while True:
-            page = await self._client.list_page(**params)
+            page = await self._page(params)
             metrics.POLLER_PAGES.labels(self.region, sweep).inc()
             for summary in page.get("TrainingJobSummaries", []):
                 yield summary
@@ -173,6 +184,17 @@ class RegionPoller:
             if not token:
                 return
             params["NextToken"] = token
+
+    async def _page(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """One page, retried where it failed (a throttled page 5 must not cost pages 1-4)."""
+        for attempt in range(PAGE_ATTEMPTS):
+            try:
+                return await self._client.list_page(**params)
+            except errors.TransientError:
+                if attempt + 1 == PAGE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _describe_all(
         self, changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]], gone: list[owned.OwnedJob]
@@ -193,7 +215,7 @@ class RegionPoller:
                     )
                 except errors.JobNotFoundError:
                     description = None
-                except errors.TransientError as error:
+                except errors.SageMakerError as error:  # throttled, or refused: this job only
                     failed[job.uid] = error
                     return
                 try:

@@ -34,6 +34,16 @@ class SageMaker(Protocol):
     async def add_tags(self, arn: str, tags: Mapping[str, str]) -> Mapping[str, Any]: ...
 
 
+class Listing(Protocol):
+    """What a region's poller asks of SageMaker."""
+
+    region: str
+
+    async def list_page(self, **params: Any) -> Mapping[str, Any]: ...
+
+    async def describe(self, job_name: str) -> Mapping[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Ports:
     """What one decision may reach: SageMaker by region, the namespace's governance, and an
