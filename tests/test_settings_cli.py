@@ -22,7 +22,12 @@ FIELDS = Settings.model_fields
 PREFIX = "SAGEMAKER_OPERATOR_"
 DEFAULTS = {name: field.get_default(call_default_factory=True) for name, field in FIELDS.items()}
 # The spellings users know that are not ``--<field-name>``; ``--kubeconfig`` is no setting.
-SPELLINGS = {"namespaces": ("--namespace",), "standalone": ("--standalone", "--peering")}
+SPELLINGS = {
+    "namespaces": ("--namespace",),
+    "standalone": ("--standalone", "--peering"),
+    "extra_regions": ("--extra-region",),
+    "operation_rates": ("--operation-rate",),
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,13 @@ SAMPLES = {
     "retry_max_delay_seconds": Sample(("--retry-max-delay-seconds", "30"), 30.0, "45", 45.0),
     "calls_per_second": Sample(("--calls-per-second", "0.5"), 0.5, "2", 2.0),
     "call_burst": Sample(("--call-burst", "3"), 3, "4", 4),
+    "operation_rates": Sample(
+        ("--operation-rate", "CreateTrainingJob=5/10", "--operation-rate", "ListTags=1"),
+        ["CreateTrainingJob=5/10", "ListTags=1"],
+        "ListTrainingJobs=1/1, AddTags=3",
+        ["ListTrainingJobs=1/1", "AddTags=3"],
+    ),
+    "observation_share": Sample(("--observation-share", "0.25"), 0.25, "0.75", 0.75),
     "thread_pool_size": Sample(("--thread-pool-size", "4"), 4, "8", 8),
     "liveness_port": Sample(("--liveness-port", "0"), 0, "8081", 8081),
     "metrics_port": Sample(("--metrics-port", "0"), 0, "9091", 9091),

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sagemaker_operator.sagemaker import budget
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAGEMAKER_OPERATOR_", frozen=True)
@@ -66,6 +68,21 @@ class Settings(BaseSettings):
         5.0, gt=0, description="SageMaker calls per second per region, shared by every call."
     )
     call_burst: int = Field(10, ge=1, description="Burst size of the per-region call budget.")
+    operation_rates: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        json_schema_extra={"cli_flag": "--operation-rate"},
+        description="Per-operation budgets, Operation=RATE[/BURST] (e.g. CreateTrainingJob=5/10), "
+        "over the defaults (CreateTrainingJob 2/5, DescribeTrainingJob 10/20, ListTrainingJobs "
+        "2/2, StopTrainingJob 2/5, UpdateTrainingJob 1/1, ListTags 10/20, AddTags 2/5).",
+    )
+    observation_share: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="Share of the operations both handlers and pollers call (DescribeTrainingJob, "
+        "ListTags) guaranteed to the pollers; the rest is the handlers'. Either side borrows "
+        "what the other leaves unused.",
+    )
     thread_pool_size: int = Field(
         16,
         ge=1,
@@ -99,7 +116,14 @@ class Settings(BaseSettings):
         "never send real credentials over http).",
     )
 
-    @field_validator("namespaces", "extra_regions", mode="before")
+    @field_validator("operation_rates")
+    @classmethod
+    def _parse_rates(cls, value: list[str]) -> list[str]:
+        for text in value:
+            budget.Rate.parse(text)  # raises ValueError with the offending entry
+        return value
+
+    @field_validator("namespaces", "extra_regions", "operation_rates", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.devstack.manifests import FATE, ROLE, manifest
+
+if TYPE_CHECKING:
+    from tests.plugins.operator import OperatorProcess
 
 __all__ = [
     "FATE",
@@ -21,7 +25,9 @@ __all__ = [
     "events",
     "eventually",
     "get",
+    "get_all",
     "manifest",
+    "metric",
     "wait_phase",
 ]
 
@@ -36,6 +42,23 @@ def get(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
         plane.kubectl("get", names.PLURAL, name, "-n", namespace, "-o", "json").stdout
     )
     return found
+
+
+def get_all(plane: ControlPlane, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every TrainingJob of the namespace, by name, in one read."""
+    listed = json.loads(plane.kubectl("get", names.PLURAL, "-n", namespace, "-o", "json").stdout)
+    return {item["metadata"]["name"]: item for item in listed["items"]}
+
+
+def metric(operator: OperatorProcess, name: str, **labels: str) -> float:
+    """The sum of the operator's ``name`` samples whose labels include ``labels`` (0 if none)."""
+    wanted = set(labels.items())
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(operator.metrics())
+        for sample in family.samples
+        if sample.name == name and wanted <= set(sample.labels.items())
+    )
 
 
 def wait_phase(

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import (
+    FATE,
     apply,
     condition,
     events,
     eventually,
     get,
+    get_all,
     manifest,
+    metric,
     wait_phase,
 )
 from tests.plugins.emulator import client_for
 from tests.plugins.operator import ApplyPolicy, StartOperator
 
 LONG = {"duration-seconds": "100000"}  # a job that trains until stopped
+P = "sagemaker_operator_"  # the operator's metric names
 
 
 def test_a_job_runs_to_completed_with_one_create(
@@ -193,19 +198,50 @@ def test_a_name_taken_by_another_job_is_a_conflict(
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
+    admin = sagemaker_emulator.admin
     client = client_for(sagemaker_emulator.url)
-    client.create_training_job(**_request_named("taken-job"))  # someone else's, no tags
+    # Someone else's job, no uid tag, still training whenever the test looks.
+    client.create_training_job(
+        **_request_named("taken-job", **{FATE + k: v for k, v in LONG.items()})
+    )
     start_operator(namespace)
     apply(control_plane, namespace, manifest("taken", trainingJobName="taken-job", fate=LONG))
     failed = wait_phase(control_plane, namespace, "taken", "Failed")
     assert condition(failed, "Succeeded")["reason"] == "NameConflict"
-    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1  # ours never went out
+    assert admin.calls("CreateTrainingJob") == 1  # ours never went out
     # Deleting the refused resource must not stop the other job.
     control_plane.kubectl("delete", names.PLURAL, "taken", "-n", namespace, "--timeout=60s")
-    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 0
-    assert client.describe_training_job(TrainingJobName="taken-job")["TrainingJobStatus"] in (
+    assert "StopTrainingJob" not in admin.counters()["operations"]
+
+    # A resource deleted while Pending (its name recorded, no job yet: a crash between the
+    # name's write and CreateTrainingJob leaves this) must look whose job bears the name,
+    # since it may be its own, and leave it running when it is someone else's.
+    apply(control_plane, namespace, manifest("pending", trainingJobName="taken-job", fate=LONG))
+    wait_phase(control_plane, namespace, "pending", "Failed")
+    pending = {"phase": "Pending", "trainingJobName": "taken-job", "region": "us-east-1"}
+    control_plane.kubectl(
+        "patch",
+        names.PLURAL,
+        "pending",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": pending | {"conditions": None}}),
+    )
+    status = get(control_plane, namespace, "pending")["status"]
+    assert {key: status.get(key) for key in pending} == pending, status
+    assert "trainingJobArn" not in status
+    assert "conditions" not in status
+    looked_up = admin.calls("DescribeTrainingJob")
+    control_plane.kubectl("delete", names.PLURAL, "pending", "-n", namespace, "--timeout=60s")
+    assert admin.calls("DescribeTrainingJob") == looked_up + 1  # the delete did look
+    assert "StopTrainingJob" not in admin.counters()["operations"]
+    described = client.describe_training_job(TrainingJobName="taken-job")
+    assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == (
         "InProgress",
-        "Completed",
+        "Training",
     )
 
 
@@ -402,29 +438,53 @@ def test_observation_is_in_bulk_and_terminal_jobs_cost_nothing(
     sagemaker_emulator: testing.Running,
 ) -> None:
     operator = start_operator(namespace)
-    count = 12
-    apply(control_plane, namespace, *(manifest(f"bulk-{i}") for i in range(count)))
-    for i in range(count):
-        wait_phase(control_plane, namespace, f"bulk-{i}", "Completed")
     admin = sagemaker_emulator.admin
-    describes = admin.calls("DescribeTrainingJob")
-    # One look-up before each create, then one describe per observed change at most: a job
-    # has six status changes (four secondary statuses, Completed), never one per poll.
-    assert describes <= count * 7
-    settled = admin.counters()["operations"]
-    # Several poll intervals later, with every job terminal, nothing more is asked.
-    eventually(lambda: "sagemaker_operator_poller" in operator.metrics())
-    before = operator.metrics().count("\n")
-    assert before > 0
-    lists_then = settled.get("ListTrainingJobs", {}).get("ok", 0)
-    import time as _time
+    count = 12
+    # Jobs that train until told to stop, then end in one step (Training -> Failed): every
+    # change lasts until the operator has seen it, so each must cost exactly one Describe.
+    fate = LONG | {"outcome": "Failed", "failure-reason": "AlgorithmError: told to end"}
+    apply(control_plane, namespace, *(manifest(f"bulk-{i}", fate=fate) for i in range(count)))
 
-    deadline = _time.monotonic() + 2.0
-    while _time.monotonic() < deadline:
-        _time.sleep(0.3)  # NB: proving an absence: nothing can be awaited
-    after = admin.counters()["operations"]
-    assert after.get("DescribeTrainingJob", {}).get("ok", 0) == describes
-    assert after.get("ListTrainingJobs", {}).get("ok", 0) <= lists_then + 1
+    def secondaries() -> set[str]:
+        return {
+            r.get("status", {}).get("secondaryStatus", "")
+            for r in get_all(control_plane, namespace).values()
+        }
+
+    eventually(lambda: len(get_all(control_plane, namespace)) == count)
+    eventually(lambda: secondaries() == {"Training"}, timeout=60)
+    training = get_all(control_plane, namespace)
+    # Up to Training a job has made three changes (Starting, Downloading, Training), some of
+    # them too brief for a poll to catch: at least one Describe each, never more than three.
+    describes = admin.calls("DescribeTrainingJob")
+    assert count <= describes <= 3 * count
+
+    # While nothing changes, polls cost a listing each and no Describe at all.
+    lists = admin.calls("ListTrainingJobs")
+    eventually(lambda: admin.calls("ListTrainingJobs") >= lists + 3)
+    assert admin.calls("DescribeTrainingJob") == describes
+
+    # Now every job makes one change; the operator describes each change exactly once.
+    assert admin.finish_training("us-east-1") == count
+    eventually(lambda: secondaries() == {"Failed"}, timeout=60)
+    failed = get_all(control_plane, namespace)
+    changes = sum(
+        len(failed[name]["status"]["secondaryStatusTransitions"])
+        - len(resource["status"]["secondaryStatusTransitions"])
+        for name, resource in training.items()
+    )
+    assert changes == count
+    assert admin.calls("DescribeTrainingJob") == describes + changes
+    assert {r["status"]["phase"] for r in failed.values()} == {"Failed"}
+
+    # Terminal jobs cost nothing: once a poller cycle has counted every job Failed, later
+    # cycles neither list nor describe.
+    cycles = P + "poller_cycle_seconds_count"
+    eventually(lambda: metric(operator, P + "jobs", status="Failed") == count)
+    settled = admin.counters()["operations"]
+    done = metric(operator, cycles, region="us-east-1")
+    eventually(lambda: metric(operator, cycles, region="us-east-1") >= done + 3)
+    assert admin.counters()["operations"] == settled
 
 
 def test_a_restart_resumes_from_status_without_describing_every_job(
@@ -433,26 +493,44 @@ def test_a_restart_resumes_from_status_without_describing_every_job(
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
+    admin = sagemaker_emulator.admin
     operator = start_operator(namespace)
     count = 8
     apply(control_plane, namespace, *(manifest(f"r-{i}", fate=LONG) for i in range(count)))
-    for i in range(count):
-        wait_phase(control_plane, namespace, f"r-{i}", "InProgress")
+    eventually(lambda: len(get_all(control_plane, namespace)) == count)
     eventually(
         lambda: all(
-            get(control_plane, namespace, f"r-{i}")["status"].get("secondaryStatus") == "Training"
-            for i in range(count)
+            r.get("status", {}).get("secondaryStatus") == "Training"
+            for r in get_all(control_plane, namespace).values()
         ),
         timeout=60,
     )
     operator.kill()
-    describes = sagemaker_emulator.admin.calls("DescribeTrainingJob")
+    # While the operator is down, one job changes: someone stops it.
+    client = client_for(sagemaker_emulator.url)
+    victim = get(control_plane, namespace, "r-0")["status"]["trainingJobName"]
+    client.stop_training_job(TrainingJobName=victim)
+    eventually(
+        lambda: (
+            client.describe_training_job(TrainingJobName=victim)["TrainingJobStatus"] == "Stopped"
+        )
+    )
+    describes = admin.calls("DescribeTrainingJob")
+    before = get_all(control_plane, namespace)
+
     operator.start()
-    eventually(lambda: sagemaker_emulator.admin.calls("ListTrainingJobs") > 0)
-    lists = sagemaker_emulator.admin.calls("ListTrainingJobs")
-    eventually(lambda: sagemaker_emulator.admin.calls("ListTrainingJobs") >= lists + 2)
-    assert sagemaker_emulator.admin.calls("DescribeTrainingJob") == describes
-    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == count
+    stopped = wait_phase(control_plane, namespace, "r-0", "Stopped")
+    assert stopped["status"]["trainingJobStatus"] == "Stopped"
+    assert stopped["status"]["secondaryStatus"] == "Stopped"
+    assert condition(stopped, "Succeeded")["status"] == "False"
+    # A few cycles more: the seven unchanged jobs are listed, never described.
+    lists = admin.calls("ListTrainingJobs")
+    eventually(lambda: admin.calls("ListTrainingJobs") >= lists + 3)
+    assert admin.calls("DescribeTrainingJob") == describes + 1
+    after = get_all(control_plane, namespace)
+    for i in range(1, count):
+        assert after[f"r-{i}"]["status"] == before[f"r-{i}"]["status"], i
+    assert admin.calls("CreateTrainingJob") == count
 
 
 def test_metrics_and_liveness_are_served(
@@ -501,17 +579,18 @@ def test_two_resources_racing_for_one_name_make_one_job(
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    # Latency widens the window between each resource's look-up and its create, so both
-    # usually look up before either creates and the loser meets ResourceInUse on create;
-    # either way exactly one job may exist, and the other resource must be a NameConflict.
-    sagemaker_emulator.admin.set_faults(latencyMs=300)
-    start_operator(namespace)
+    # Both resources exist before the operator starts, so it takes them up together; every
+    # call then takes a second, so both look-ups find no job (each is answered before either
+    # create is applied) and both go on to create: the loser meets ResourceInUse on create.
+    admin = sagemaker_emulator.admin
+    admin.set_faults(latencyMs=1000)
     apply(
         control_plane,
         namespace,
         manifest("first", trainingJobName="shared-job"),
         manifest("second", trainingJobName="shared-job"),
     )
+    start_operator(namespace)
 
     def settled(name: str) -> dict[str, Any] | None:
         resource = get(control_plane, namespace, name)
@@ -519,11 +598,13 @@ def test_two_resources_racing_for_one_name_make_one_job(
         return resource if done else None
 
     finished = [
-        eventually(functools.partial(settled, name), timeout=60) for name in ("first", "second")
+        eventually(functools.partial(settled, name), timeout=90) for name in ("first", "second")
     ]
     outcomes = sorted(
         (resource["status"]["phase"], condition(resource, "Succeeded")["reason"])
         for resource in finished
     )
     assert outcomes == [("Completed", "Completed"), ("Failed", "NameConflict")]
-    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 1
+    assert admin.calls("CreateTrainingJob") == 1
+    # The race was run, not sidestepped: the loser's create was the one refused.
+    assert admin.calls("CreateTrainingJob", "ResourceInUse") == 1

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from sagemaker_operator.emulator import testing
-from sagemaker_operator.sagemaker import errors
+from sagemaker_operator.sagemaker import budget, errors
 from sagemaker_operator.sagemaker.client import SageMakerClients
 
 REGION = "us-east-1"
@@ -38,6 +38,8 @@ def clients(
             executor=handlers,
             poll_executor=pollers,
             pool_size=1,
+            rates=budget.rates([]),
+            observation_share=0.5,
         ),
         backlog,
     )

@@ -7,15 +7,19 @@ this proves each process draws its own: exactly one reconciles (one CreateTraini
 resource, and the standby's own metrics show no SageMaker call), and when the active one is
 killed, the standby takes over once its lease lapses.
 
-Which peer is active is read from the peering object (both live, the higher priority wins),
-not from kopf's "Pausing operations" line: a peer configured with a peering name starts
-paused, so a standby that starts after the active one never logs that line.
+Everything is read from state, never from log lines. Each process is named in the peering
+object by kopf's own ``POD_ID`` variable (the chart leaves kopf its generated user@host names;
+a name plays no part in who is active), so the object's status gives each process's priority,
+and the higher live one is the active one. A peer with a peering name starts paused, so a
+standby started second never runs; but a first peer outranked by the second runs until the
+second's record reaches it. So a canary resource must be handled with no call from the
+standby (a peer that still runs handles it too) before the real ones are applied.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +31,9 @@ from tests.controller.helpers import apply, eventually, manifest, wait_phase
 from tests.helm.chart import Release, helm, install_chart, render
 from tests.plugins.operator import OperatorProcess, StartOperator
 
-PRIORITY = re.compile(r"Peering as '[^']+' with priority (\d+)\.")
 LIFETIME = 5  # seconds; the chart's default is 60
 CALLS = "sagemaker_operator_sagemaker_calls_total{"
+PEERS = ("peer-a", "peer-b")  # their POD_IDs, in the order they start
 
 
 @pytest.fixture
@@ -73,19 +77,18 @@ def chart_env(release: Release, namespace: str) -> dict[str, str]:
     return {key.lower(): env[prefix + key] for key in wanted}
 
 
-def priority(operator: OperatorProcess) -> int:
-    found = eventually(lambda: PRIORITY.search(operator.log()))
-    return int(found.group(1))
+def peers(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, int]:
+    """The peering object's status: each peer's keep-alive record, as identity -> priority.
 
-
-def live_priorities(control_plane: ControlPlane, namespace: str, name: str) -> list[int]:
-    """The priorities in the peering object's status: each peer's keep-alive record."""
+    A killed peer's record stays until a live peer finds it expired and removes it.
+    """
     peering = json.loads(
         control_plane.kubectl(
             "get", "kopfpeering", name, f"--namespace={namespace}", "--output=json"
         ).stdout
     )
-    return sorted(int(peer["priority"]) for peer in peering.get("status", {}).values())
+    status = peering.get("status") or {}
+    return {peer: int(record["priority"]) for peer, record in status.items() if record}
 
 
 def sagemaker_calls(operator: OperatorProcess) -> float:
@@ -105,39 +108,58 @@ def test_one_of_two_peers_reconciles_and_the_other_takes_over(
 ) -> None:
     settings = chart_env(peered_release, namespace)
     assert settings["standalone"] == "false"
-    peers = [
-        start_operator(
+    peering = settings["peering_name"]
+
+    def listed() -> dict[str, int]:
+        return peers(control_plane, namespace, peering)
+
+    # One at a time, each waited for until the peering object lists its record.
+    processes: dict[str, OperatorProcess] = {}
+    for pod in PEERS:
+        processes[pod] = start_operator(
             namespace,
             kubeconfig=peered_release.kubeconfig,
             operator_namespace=peered_release.namespace,
+            env={"POD_ID": pod},
             **settings,
         )
-        for _ in range(2)
-    ]
-    # Each drew its own priority (a tie would pause both) and both keep a lease.
-    priorities = [priority(p) for p in peers]
-    assert priorities[0] != priorities[1]
-    eventually(
-        lambda: (
-            live_priorities(control_plane, namespace, settings["peering_name"])
-            == sorted(priorities)
-        ),
-        timeout=30,
-    )
-    active, standby = sorted(peers, key=priority, reverse=True)
-    assert "Pausing" not in active.log()
+        eventually(lambda: listed().keys() == processes.keys(), timeout=30)
+    priorities = listed()
+    # Each drew its own priority (a tie would pause both); the higher one is active.
+    assert priorities[PEERS[0]] != priorities[PEERS[1]], priorities
+    active_id, standby_id = sorted(PEERS, key=priorities.__getitem__, reverse=True)
+    active, standby = processes[active_id], processes[standby_id]
+
+    def creates() -> int:
+        return sagemaker_emulator.admin.calls("CreateTrainingJob")
+
+    # The barrier: a canary handled while the standby makes no call. A standby started
+    # second passes at the first; one that ran first passes once it has paused.
+    canaries = itertools.count()
+
+    def canary_without_the_standby() -> bool:
+        before = sagemaker_calls(standby)
+        name = f"canary-{next(canaries)}"
+        apply(control_plane, namespace, manifest(name))
+        wait_phase(control_plane, namespace, name, "Completed")
+        return sagemaker_calls(standby) == before
+
+    eventually(canary_without_the_standby, timeout=LIFETIME * 6, interval=0)
+    created, standby_calls = creates(), sagemaker_calls(standby)
 
     count = 3
     apply(control_plane, namespace, *(manifest(f"ha-{i}") for i in range(count)))
     for i in range(count):
         wait_phase(control_plane, namespace, f"ha-{i}", "Completed")
-    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == count
+    assert creates() == created + count
     assert sagemaker_calls(active) > count
-    assert sagemaker_calls(standby) == 0  # neither its handlers nor its pollers called AWS
+    # Neither the standby's handlers nor its pollers called AWS.
+    assert sagemaker_calls(standby) == standby_calls
 
     active.kill()  # no clean shutdown: its peering record stays until the lease lapses
     apply(control_plane, namespace, manifest("after-failover"))
     wait_phase(control_plane, namespace, "after-failover", "Completed", timeout=LIFETIME * 12)
-    assert sagemaker_emulator.admin.calls("CreateTrainingJob") == count + 1
-    assert sagemaker_calls(standby) > 0
-    assert "Resuming operations after the pause" in standby.log()
+    assert creates() == created + count + 1
+    assert sagemaker_calls(standby) > standby_calls
+    # The survivor found the killed peer's record expired and removed it.
+    eventually(lambda: listed().keys() == {standby_id}, timeout=LIFETIME * 6)

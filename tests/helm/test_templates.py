@@ -375,6 +375,8 @@ def test_every_operator_setting_is_set_from_values_and_parses(
             "clockSkewSeconds": 0,
             "callsPerSecond": 7.5,
             "callBurst": 3,
+            "operationRates": ["CreateTrainingJob=5/10", "ListTags=1"],
+            "observationShare": 0.25,
             "threadPoolSize": 4,
             "logLevel": "DEBUG",
             "logFormat": "text",
@@ -408,6 +410,8 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     assert settings.clock_skew_seconds == 0
     assert settings.calls_per_second == 7.5
     assert settings.call_burst == 3
+    assert settings.operation_rates == ["CreateTrainingJob=5/10", "ListTags=1"]
+    assert settings.observation_share == 0.25
     assert settings.thread_pool_size == 4
     assert settings.log_level == "DEBUG"
     assert settings.log_format == "text"

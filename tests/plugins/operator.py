@@ -28,6 +28,7 @@ import pytest
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane, free_port
 from sagemaker_operator.emulator import testing
+from sagemaker_operator.sagemaker import budget
 
 _OPERATORS_KEY = pytest.StashKey[list["OperatorProcess"]]()
 
@@ -147,6 +148,11 @@ def start_operator(
             "SAGEMAKER_OPERATOR_CLOCK_SKEW_SECONDS": "2",
             "SAGEMAKER_OPERATOR_CALLS_PER_SECOND": "100",
             "SAGEMAKER_OPERATOR_CALL_BURST": "100",
+            # Tests are not about pacing (tests/reconciler/test_budget.py is): every operation
+            # as fast as the region's overall budget lets it.
+            "SAGEMAKER_OPERATOR_OPERATION_RATES": ",".join(
+                f"{operation}=100/100" for operation in budget.DEFAULT_RATES
+            ),
             # The emulator speaks plain http on loopback; real endpoints must be https.
             "SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT": "true",
         }

@@ -223,3 +223,27 @@ def test_a_cycle_longer_than_the_interval_is_a_warning(caplog: pytest.LogCapture
         made.finished(12.5, 3)
     (record,) = caplog.records
     assert "cycle took 12.5s (3 jobs described), longer than the 10s interval" in record.message
+
+
+async def test_throttles_are_counted_and_said_once_per_cycle_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    listing = FakeListing(
+        [THROTTLED, page(summary("a", "Uploading", 5), summary("b", "Uploading", 5))],
+        {"a": [THROTTLED], "b": [described("b", "Uploading")]},
+    )
+    made, _ = poller(listing, job("ua", "a"), job("ub", "b"))
+    with caplog.at_level(logging.INFO, logger=observation.__name__):
+        await made.cycle()
+        made.finished(1.0, 2)
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
+    assert "2 calls throttled this cycle" in caplog.records[-1].message
+    assert made.throttled == 0  # counted afresh next cycle
+
+
+@pytest.mark.parametrize(
+    ("failures", "delay"), [(1, 10.0), (2, 20.0), (3, 30.0), (4, 30.0), (50, 30.0)]
+)
+def test_a_failing_loop_waits_at_most_a_few_intervals(failures: int, delay: float) -> None:
+    assert observation.loop_delay(failures, 10.0, 1.0) == delay
+    assert observation.loop_delay(failures, 10.0, 0.5) == delay / 2

@@ -40,7 +40,13 @@ Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 PAGE_SIZE = 100
 PAGE_ATTEMPTS = 4  # a page is tried this often before the cycle gives up
 PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
-MAX_BACKOFF = 300.0
+MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll intervals
+
+
+def loop_delay(failures: int, interval: float, jitter: float) -> float:
+    """The pause after ``failures`` failed cycles in a row: doubling, at most a few intervals,
+    times ``jitter`` (0.5-1: pollers of many operators must not fall into step)."""
+    return min(MAX_BACKOFF_INTERVALS, 2 ** max(0, failures - 1)) * interval * jitter
 
 
 class RegionPoller:
@@ -71,6 +77,7 @@ class RegionPoller:
         self._last_full_sweep = time.monotonic()
         self.last_progress = time.monotonic()  # a cycle ended, well or not: the loop is alive
         self.failures = 0
+        self.throttled = 0  # throttled calls in the current cycle
 
     async def run_forever(self) -> None:
         while True:
@@ -84,9 +91,17 @@ class RegionPoller:
                 self.failures += 1
                 kind = "transient" if isinstance(error, errors.TransientError) else "permanent"
                 metrics.RECONCILE_ERRORS.labels("poll", kind).inc()
-                delay = min(MAX_BACKOFF, self._interval * 2**self.failures)
-                delay *= random.uniform(0.5, 1.0)  # jitter: pollers of many operators desync
-                logger.warning("poller %s: %s; next try in %.0fs", self.region, error, delay)
+                # NB: within a few intervals: the pages already retried in place, and what the
+                # cycle read was applied; a long pause would only make status later.
+                delay = loop_delay(self.failures, self._interval, random.uniform(0.5, 1.0))
+                weather = isinstance(error, errors.ThrottlingError)
+                logger.log(
+                    logging.INFO if weather else logging.WARNING,
+                    "poller %s: %s; next try in %.0fs",
+                    self.region,
+                    error,
+                    delay,
+                )
                 self.last_progress = time.monotonic()
                 await asyncio.sleep(delay)
                 continue
@@ -98,6 +113,9 @@ class RegionPoller:
     def finished(self, took: float, described: int) -> None:
         """Record a completed cycle; one longer than the interval means status falls behind."""
         metrics.POLLER_CYCLE.labels(self.region).observe(took)
+        if self.throttled:  # weather, not an error: said once per cycle
+            logger.info("poller %s: %d calls throttled this cycle", self.region, self.throttled)
+            self.throttled = 0
         if took > self._interval:
             logger.warning(
                 "poller %s: cycle took %.1fs (%d jobs described), longer than the %.0fs interval",
@@ -190,7 +208,8 @@ class RegionPoller:
         for attempt in range(PAGE_ATTEMPTS):
             try:
                 return await self._client.list_page(**params)
-            except errors.TransientError:
+            except errors.TransientError as error:
+                self.throttled += isinstance(error, errors.ThrottlingError)
                 if attempt + 1 == PAGE_ATTEMPTS:
                     raise
                 await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
@@ -216,6 +235,7 @@ class RegionPoller:
                 except errors.JobNotFoundError:
                     description = None
                 except errors.SageMakerError as error:  # throttled, or refused: this job only
+                    self.throttled += isinstance(error, errors.ThrottlingError)
                     failed[job.uid] = error
                     return
                 try:
@@ -233,7 +253,9 @@ class RegionPoller:
         if failed and len(failed) == len(changed) + len(gone):
             raise next(iter(failed.values()))
         if failed:
-            logger.warning(
+            weather = all(isinstance(e, errors.ThrottlingError) for e in failed.values())
+            logger.log(
+                logging.INFO if weather else logging.WARNING,
                 "poller %s: %d of %d jobs not updated (%s); retried next cycle",
                 self.region,
                 len(failed),

@@ -31,6 +31,17 @@ def peering_priority(operator: Settings) -> int:
     return random.SystemRandom().randint(1, MAX_PRIORITY)
 
 
+class RetriesAreWeather(logging.Filter):
+    """kopf logs each retry of a handler at ERROR ("failed temporarily"); for this operator a
+    retry is throttling or a passing fault, retried by design and shown in ``Synced``: INFO.
+    (An Event is posted once a resource has waited long: handlers.THROTTLED_EVENT_AFTER.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSettings:
     """kopf's own bookkeeping under our prefix, never kopf's defaults (design: public names)."""
     settings = kopf.OperatorSettings()
@@ -42,7 +53,9 @@ def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSett
     settings.peering.name = operator.peering_name or "sagemaker-operator"
     settings.peering.priority = priority
     settings.peering.lifetime = operator.peering_lifetime_seconds
-    settings.posting.level = logging.INFO
+    # NB: kopf turns its log lines at this level and above into Events. Our own Events say
+    # what a person needs; kopf's per-retry lines would be one Event per throttled retry.
+    settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
@@ -84,6 +97,7 @@ def run(
         quiet=settings.log_level in ("WARNING", "ERROR"),
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
     )
+    logging.getLogger("kopf.objects").addFilter(RetriesAreWeather())
     level = max(logging.INFO, logging.getLevelNamesMapping()[settings.log_level])
     for name in CREDENTIAL_LOGGERS:
         logging.getLogger(name).setLevel(level)

@@ -17,6 +17,7 @@ from sagemaker_operator.controller import owned, status_writes, tenancy
 from sagemaker_operator.controller.kube import Kube
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.resource import policy, references
+from sagemaker_operator.sagemaker import budget
 from sagemaker_operator.sagemaker.client import SageMakerClients
 
 POLICY_CACHE_SECONDS = 30.0
@@ -59,6 +60,8 @@ class Runtime:
             executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker"),
             poll_executor=ThreadPoolExecutor(pool, thread_name_prefix="sagemaker-poll"),
             pool_size=pool,
+            rates=budget.rates(self.settings.operation_rates),
+            observation_share=self.settings.observation_share,
         )
         self.default_region = self.settings.default_region or boto3.session.Session().region_name
 

@@ -21,6 +21,7 @@ from aiolimiter import AsyncLimiter
 from botocore.config import Config
 
 from sagemaker_operator import __version__, metrics
+from sagemaker_operator.sagemaker import budget as budget_
 from sagemaker_operator.sagemaker import errors
 
 Response = dict[str, Any]
@@ -38,9 +39,13 @@ class RegionClient:
         burst: int,
         executor: Executor,
         pool_size: int,
+        budget: budget_.Budget,
+        lane: budget_.Lane = budget_.Lane.RECONCILE,
     ) -> None:
         self.region = region
         self._executor = executor
+        self._budget = budget
+        self._lane = lane
         # AsyncLimiter(max_rate, period) lets max_rate calls through per period, bursting up
         # to max_rate: a bucket of `burst` tokens refilled at `calls_per_second`.
         self._limiter = AsyncLimiter(burst, burst / calls_per_second)
@@ -58,8 +63,14 @@ class RegionClient:
         )
 
     async def call(self, operation: str, **params: Any) -> Response:
-        """Call ``operation`` (botocore's snake_case name); raise :mod:`errors` classes."""
+        """Call ``operation`` (botocore's snake_case name); raise :mod:`errors` classes.
+
+        The operation's own budget first (in this client's lane), then the region's overall
+        one; a throttle slows the operation's bucket down.
+        """
         method = getattr(self._client, operation)
+        api_name = self._client.meta.method_to_api_mapping[operation]
+        await self._budget.acquire(self._lane, api_name)
         async with self._limiter:
             loop = asyncio.get_running_loop()
             try:
@@ -71,15 +82,17 @@ class RegionClient:
                 metrics.SAGEMAKER_CALLS.labels(self.region, operation, error.code).inc()
                 if isinstance(error, errors.ThrottlingError):
                     metrics.SAGEMAKER_THROTTLES.labels(self.region, operation).inc()
+                    self._budget.throttled(self._lane, api_name)
                 raise error from exc
         metrics.SAGEMAKER_CALLS.labels(self.region, operation, "ok").inc()
         response.pop("ResponseMetadata", None)
         return response
 
-    def on(self, executor: Executor) -> RegionClient:
-        """The same client and the same call budget, its calls run on ``executor``."""
+    def on(self, executor: Executor, lane: budget_.Lane) -> RegionClient:
+        """The same client and the same budgets, its calls in ``lane`` run on ``executor``."""
         sibling = copy.copy(self)
         sibling._executor = executor
+        sibling._lane = lane
         return sibling
 
     async def describe(self, job_name: str) -> Response:
@@ -129,6 +142,8 @@ class SageMakerClients:
         executor: Executor,
         poll_executor: Executor,
         pool_size: int,
+        rates: Mapping[str, budget_.Rate],
+        observation_share: float,
     ) -> None:
         self._make = functools.partial(
             RegionClient,
@@ -138,17 +153,18 @@ class SageMakerClients:
             executor=executor,
             pool_size=2 * pool_size,  # the handlers' threads and the pollers'
         )
+        self._budget = functools.partial(budget_.Budget, rates, observation_share=observation_share)
         self._poll_executor = poll_executor
         self._clients: dict[str, RegionClient] = {}
         self._polling: dict[str, RegionClient] = {}
 
     def __getitem__(self, region: str) -> RegionClient:
         if region not in self._clients:
-            self._clients[region] = self._make(region)
+            self._clients[region] = self._make(region, budget=self._budget())
         return self._clients[region]
 
     def polling(self, region: str) -> RegionClient:
         """The region's client for its poller: same budget, the pollers' own threads."""
         if region not in self._polling:
-            self._polling[region] = self[region].on(self._poll_executor)
+            self._polling[region] = self[region].on(self._poll_executor, budget_.Lane.OBSERVE)
         return self._polling[region]

@@ -1,0 +1,115 @@
+"""The per-operation call budget: lanes, borrowing, throttles and recovery (pure, fake clock)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sagemaker_operator.sagemaker import budget
+from sagemaker_operator.sagemaker.budget import Lane, Rate
+
+DESCRIBE, CREATE, LIST = "DescribeTrainingJob", "CreateTrainingJob", "ListTrainingJobs"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def made(share: float = 0.5) -> tuple[budget.Budget, Clock]:
+    clock = Clock()
+    rates = {DESCRIBE: Rate(10, 20), CREATE: Rate(2, 5), LIST: Rate(2, 2)}
+    return budget.Budget(rates, observation_share=share, clock=clock), clock
+
+
+def drain(found: budget.Budget, lane: Lane, operation: str) -> int:
+    """How many calls get a token at once."""
+    taken = 0
+    while found.try_acquire(lane, operation) == 0.0:
+        taken += 1
+    return taken
+
+
+@pytest.mark.parametrize(
+    ("share", "observe_burst", "reconcile_burst"),
+    [(0.5, 10, 10), (0.25, 5, 15), (0.75, 15, 5)],
+)
+def test_a_shared_operation_is_split_between_the_lanes(
+    share: float, observe_burst: int, reconcile_burst: int
+) -> None:
+    found, clock = made(share)
+    for lane, burst in ((Lane.OBSERVE, observe_burst), (Lane.RECONCILE, reconcile_burst)):
+        bucket = found.bucket(lane, DESCRIBE)
+        assert bucket is not None
+        assert bucket.burst == burst
+        assert bucket.rate(clock()) == pytest.approx(
+            10 * (share if lane is Lane.OBSERVE else 1 - share)
+        )
+
+
+def test_a_create_burst_cannot_starve_observation() -> None:
+    found, clock = made()
+    assert drain(found, Lane.RECONCILE, DESCRIBE) == 20  # its own 10, then the idle 10
+    assert found.try_acquire(Lane.OBSERVE, DESCRIBE) > 0  # borrowed away for now...
+    clock.now += 1.0
+    # ...but a second later the observers' own refill (5/s) is theirs, and the handlers wait.
+    assert drain(found, Lane.OBSERVE, DESCRIBE) == 10  # their 5, and 5 the handlers refilled
+    assert found.try_acquire(Lane.RECONCILE, DESCRIBE) > 0
+
+
+def test_an_operation_one_side_calls_is_wholly_its_own() -> None:
+    found, clock = made(share=0.25)
+    create = found.bucket(Lane.RECONCILE, CREATE)
+    assert create is not None
+    assert (create.burst, create.rate(clock())) == (5, 2)
+    assert drain(found, Lane.RECONCILE, CREATE) == 5
+    assert drain(found, Lane.OBSERVE, LIST) == 2
+
+
+def test_a_throttle_halves_the_rate_and_it_climbs_back_in_a_minute() -> None:
+    found, clock = made()
+    found.throttled(Lane.OBSERVE, LIST)
+    bucket = found.bucket(Lane.OBSERVE, LIST)
+    assert bucket is not None
+    assert bucket.rate(clock()) == pytest.approx(1.0)
+    assert bucket.wait(clock()) == pytest.approx(1.0)  # the burst is spent by the throttle
+    clock.now += 30
+    assert bucket.rate(clock()) == pytest.approx(2.0)  # 1 + 2 * 30 / 60, capped at 2
+    for _ in range(10):
+        found.throttled(Lane.OBSERVE, LIST)
+    assert bucket.rate(clock()) == pytest.approx(2 * budget.FLOOR)  # never below the floor
+    other = found.bucket(Lane.RECONCILE, LIST)
+    assert other is not None
+    assert other.rate(clock()) == 2  # the other lane's bucket is untouched
+
+
+async def test_acquire_takes_a_token_or_borrows_and_ignores_unknown_operations() -> None:
+    found, _ = made()
+    for _ in range(20):
+        await found.acquire(Lane.RECONCILE, DESCRIBE)  # own 10, borrowed 10: no wait
+    await found.acquire(Lane.RECONCILE, "DeleteTrainingJob")  # not paced at all
+    observe = found.bucket(Lane.OBSERVE, DESCRIBE)
+    assert observe is not None
+    assert observe.tokens < 1  # what was borrowed is gone from the observers' bucket
+
+
+@pytest.mark.parametrize(
+    ("text", "operation", "rate"),
+    [
+        ("CreateTrainingJob=5/10", CREATE, Rate(5, 10)),
+        ("ListTags=0.5", "ListTags", Rate(0.5, 1)),
+        ("ListTags=3", "ListTags", Rate(3, 4)),
+    ],
+)
+def test_rates_parse(text: str, operation: str, rate: Rate) -> None:
+    assert Rate.parse(text) == (operation, rate)
+    assert budget.rates([text])[operation] == rate
+    assert budget.rates([text])[LIST] == budget.DEFAULT_RATES[LIST]
+
+
+@pytest.mark.parametrize("text", ["CreateTrainingJob", "=5", "ListTags=0", "ListTags=x/1"])
+def test_bad_rates_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"."):
+        Rate.parse(text)
