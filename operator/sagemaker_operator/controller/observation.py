@@ -46,7 +46,8 @@ MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll interva
 def loop_delay(failures: int, interval: float, jitter: float) -> float:
     """The pause after ``failures`` failed cycles in a row: doubling, at most a few intervals,
     times ``jitter`` (0.5-1: pollers of many operators must not fall into step)."""
-    return min(MAX_BACKOFF_INTERVALS, 2 ** max(0, failures - 1)) * interval * jitter
+    doublings: int = 2 ** max(0, failures - 1)
+    return min(MAX_BACKOFF_INTERVALS, doublings) * interval * jitter
 
 
 class RegionPoller:
