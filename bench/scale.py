@@ -47,6 +47,7 @@ from bench import stack
 from bench.watch import StatusWatch
 from sagemaker_operator import names
 from sagemaker_operator.config import Settings
+from sagemaker_operator.sagemaker import budget
 from sagemaker_operator.devstack import manifests
 from sagemaker_operator.emulator import lifecycle, store
 
@@ -84,6 +85,9 @@ class RunConfig:
     def label(self) -> str:
         tuned = "".join(f"-{key}={value}" for key, value in self.extra_settings)
         return f"{'faults-' if self.faults else ''}{self.n}-{self.design}{tuned}"
+
+
+FAULT_CREATE_RATE = "20/20"
 
 
 def log(message: str) -> None:
@@ -245,17 +249,28 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         plane.kubectl("create", "namespace", NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, cfg.workdir / "operator.kubeconfig")
         emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=cfg.faults)
-        extra = ["--error-fraction=0.05", "--latency-ms=200", "--seed=6"] if cfg.faults else []
-        if not cfg.faults:
-            emulator.start()
+        if cfg.faults:
+            # AWS-like buckets (ListTrainingJobs 2/s...) and, on top, 20 % random throttling,
+            # 5 % 5xx and 200 ms per call; only CreateTrainingJob is raised (in the emulator
+            # and in the operator alike) so that N jobs exist in minutes, not N/2 seconds.
+            emulator.start(
+                "--throttle-fraction=0.2",
+                "--error-fraction=0.05",
+                "--latency-ms=200",
+                "--seed=6",
+                f"--rate=CreateTrainingJob={FAULT_CREATE_RATE}",
+            )
         else:
-            emulator.start(*extra)
+            emulator.start()
         settings = (
-            {}  # the shipped defaults: 5 calls/s, burst 10, poll every 10 s
+            # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
+            {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
             if cfg.faults
             else {
                 "calls_per_second": str(cfg.calls_per_second),
                 "call_burst": str(cfg.call_burst),
+                # Throttling off: every operation as fast as the overall budget lets it.
+                "operation_rates": ",".join(f"{op}=1000/1000" for op in budget.DEFAULT_RATES),
             }
         ) | dict(cfg.extra_settings)
         operator = stack.Operator(
@@ -286,6 +301,10 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
                 return sum(1 for s in watch.latest().values() if s.arn)
 
             if cfg.faults:
+                wait_for(lambda: created() >= cfg.n // 3, 1800, "a third created")
+                log(f"{cfg.label}: SIGKILL 1 of the operator with {created()} created")
+                operator.kill()
+                operator.start()
                 wait_for(lambda: created() >= cfg.n // 2, 1800, "half created")
                 log(f"{cfg.label}: restarting kube-apiserver with {created()} created")
                 before = time.time()
@@ -296,6 +315,10 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
                 wait_for(lambda: created() > ops_before, 600, "a status after the restart", 0.2)
                 result["apiserver_recovery_seconds"] = round(time.time() - before, 1)
                 result["watch_breaks"] = watch.breaks
+                wait_for(lambda: created() >= 2 * cfg.n // 3, 1800, "two thirds created")
+                log(f"{cfg.label}: SIGKILL 2 of the operator with {created()} created")
+                operator.kill()
+                operator.start()
             wait_for(lambda: created() >= cfg.n, 3600, "all created")
             phases["all_created_seen"] = time.time()
             took = phases["all_created_seen"] - phases["start"]

@@ -65,9 +65,12 @@ class Settings(BaseSettings):
         300.0, ge=1, description="Cap of the jittered exponential backoff of transient faults."
     )
     calls_per_second: float = Field(
-        5.0, gt=0, description="SageMaker calls per second per region, shared by every call."
+        25.0,
+        gt=0,
+        description="SageMaker calls per second per region, all operations together: a cap "
+        "over the per-operation budgets, for an account shared with other clients.",
     )
-    call_burst: int = Field(10, ge=1, description="Burst size of the per-region call budget.")
+    call_burst: int = Field(50, ge=1, description="Burst size of that per-region cap.")
     operation_rates: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         json_schema_extra={"cli_flag": "--operation-rate"},
