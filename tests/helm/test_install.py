@@ -61,7 +61,7 @@ CLUSTER_NEEDS: list[Check] = [
     *[(verb, CRD, ()) for verb in ("get", "list", "watch")],
     *[(verb, "namespaces", ()) for verb in ("get", "list", "watch")],
     *[(verb, f"{names.POLICY_PLURAL}.{names.GROUP}", ()) for verb in ("get", "list", "watch")],
-    ("patch", f"{names.POLICY_PLURAL}.{names.GROUP}/status", ()),
+    ("patch", f"{names.POLICY_PLURAL}.{names.GROUP}", ("--subresource=status",)),
 ]
 
 
