@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.resource import crd, described
+from tests.controller.helpers import eventually
 from tests.plugins.controlplane import Kubectl
 from tests.resource import shapes
 from tests.resource.test_described import DESCRIPTION
@@ -401,13 +401,11 @@ def test_updatable_edits_are_accepted(
 
 def test_explain_teaches_aws_text(kubectl: Kubectl, trainingjob_crd: str) -> None:
     # NB: the API server publishes a new CRD's OpenAPI a moment after it is Established.
-    out = ""
-    for _ in range(30):
+    def explained() -> str:
         result = kubectl("explain", "trainingjob.spec.resourceConfig", check=False)
-        out = result.stdout
-        if result.returncode == 0 and "ML compute instances" in out:
-            break
-        time.sleep(1)
+        return result.stdout if result.returncode == 0 else ""
+
+    out: str = eventually(explained, timeout=30, interval=0.5)
     assert "The resources, including the ML compute instances and ML storage volumes" in out
     assert "keepAlivePeriodInSeconds" in out
 

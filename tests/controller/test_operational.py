@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sagemaker_operator.config import Settings
 from sagemaker_operator.controller import handlers
-from sagemaker_operator.controller.observation import BulkObservation
+from sagemaker_operator.controller.observation import PAGE_ATTEMPTS, BulkObservation
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import apply, eventually, manifest, wait_phase
@@ -56,15 +56,15 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    # SageMaker's throttling, tightened so a burst of creates and the fast poller trip it.
-    sagemaker_emulator.admin.set_faults(
-        throttling=True,
-        rates={
-            "CreateTrainingJob": {"rate": 1, "burst": 1},
-            "ListTrainingJobs": {"rate": 1, "burst": 1},
-        },
-    )
-    operator = start_operator(namespace)
+    admin = sagemaker_emulator.admin
+    # SageMaker's throttling, tightened so the burst of creates trips it: one create a second,
+    # and the six resources exist before the operator starts, so it takes them up together.
+    # (Describes are not throttled: a cycle whose only Describe failed would be a poll error
+    # the listing did not cause.)
+    admin.set_faults(throttling=True, rates={"CreateTrainingJob": {"rate": 1, "burst": 1}})
+    # Every listing is throttled until the poller has failed whole cycles, then no more: so
+    # throttled listings and failed cycles are both certain, and their relation exact.
+    admin.refuse("ListTrainingJobs", code="ThrottlingException", message="Rate exceeded")
     completed = [f"ok-{i}" for i in range(4)]
     apply(
         control_plane,
@@ -73,15 +73,24 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
         manifest("oom", fate={"outcome": "Failed"}),
         manifest("refused", fate={"outcome": "Interrupted"}),  # no spot: ValidationException
     )
+    operator = start_operator(namespace)
+
+    def poll_errors() -> float:
+        return total(scrape(operator), P + "reconcile_errors_total", step="poll", kind="transient")
+
+    eventually(lambda: poll_errors() >= 2, timeout=60)
+    admin.refuse_nothing()
     for name in completed:
         wait_phase(control_plane, namespace, name, "Completed", timeout=120)
     wait_phase(control_plane, namespace, "oom", "Failed", timeout=120)
     wait_phase(control_plane, namespace, "refused", "Failed", timeout=120)
-    # The jobs gauge is refreshed at the start of each poller cycle: await the next ones.
+    # The jobs gauge is refreshed at the start of each poller cycle: await the one that counts
+    # every job in its final state (the refused resource never had a SageMaker job).
+    final = {"Completed": len(completed), "Failed": 1, "InProgress": 0}
     samples = eventually(
         lambda: (
             (s := scrape(operator))
-            and total(s, P + "jobs", status="Completed") == len(completed)
+            and all(total(s, P + "jobs", status=k) == v for k, v in final.items())
             and s
         ),
         timeout=30,
@@ -112,9 +121,6 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
     assert retries >= create_throttles
     assert total(samples, P + "reconcile_errors_total", step="create", kind="transient") == retries
     assert total(samples, P + "reconcile_errors_total", step="create", kind="permanent") == 1
-    # Jobs by SageMaker status (the refused one never had a SageMaker job).
-    assert total(samples, P + "jobs", status="Failed") >= 1
-    assert total(samples, P + "jobs", status="InProgress") == 0
     # Status lag: one observation per status patch, all of them seconds, not minutes.
     lag_count = total(samples, P + "status_lag_seconds_count")
     assert lag_count >= len(completed) + 1
@@ -124,11 +130,15 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
     # Poller pages: one per ListTrainingJobs that succeeded (throttled ones read no page).
     pages = total(samples, P + "poller_pages_total", region="us-east-1")
     assert 0 < pages <= emulator["ListTrainingJobs"]["ok"]
-    # A throttled listing fails the poller's cycle: a transient poll error, retried.
-    poll_errors = total(samples, P + "reconcile_errors_total", step="poll", kind="transient")
-    assert poll_errors == total(
-        samples, P + "sagemaker_throttles_total", operation="list_training_jobs"
-    )
+    # A throttled page is retried within its cycle; only a page throttled on every attempt
+    # fails the cycle: a transient poll error, retried by the next one. While every listing
+    # was throttled, each failed cycle took PAGE_ATTEMPTS throttles; the cycle running when
+    # the throttling ended took fewer, then went through.
+    list_throttles = total(samples, P + "sagemaker_throttles_total", operation="list_training_jobs")
+    assert list_throttles == emulator["ListTrainingJobs"]["ThrottlingException"]
+    assert list_throttles >= 2 * PAGE_ATTEMPTS
+    failed_cycles = total(samples, P + "reconcile_errors_total", step="poll", kind="transient")
+    assert failed_cycles == list_throttles // PAGE_ATTEMPTS
     # Cycle time: observed for every successful cycle.
     cycles = total(samples, P + "poller_cycle_seconds_count", region="us-east-1")
     assert cycles > 0

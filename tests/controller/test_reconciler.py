@@ -235,9 +235,17 @@ def test_a_name_taken_by_another_job_is_a_conflict(
     assert "trainingJobArn" not in status
     assert "conditions" not in status
     looked_up = admin.calls("DescribeTrainingJob")
-    control_plane.kubectl("delete", names.PLURAL, "pending", "-n", namespace, "--timeout=60s")
-    assert admin.calls("DescribeTrainingJob") == looked_up + 1  # the delete did look
+    control_plane.kubectl("delete", names.PLURAL, "pending", "-n", namespace, "--wait=false")
+
+    def released_or_stopped() -> bool:
+        listed = control_plane.kubectl(
+            "get", names.PLURAL, "pending", "-n", namespace, "--ignore-not-found", "-o", "name"
+        )
+        return not listed.stdout.strip() or "StopTrainingJob" in admin.counters()["operations"]
+
+    eventually(released_or_stopped, timeout=60)
     assert "StopTrainingJob" not in admin.counters()["operations"]
+    assert admin.calls("DescribeTrainingJob") == looked_up + 1  # the delete did look
     described = client.describe_training_job(TrainingJobName="taken-job")
     assert (described["TrainingJobStatus"], described["SecondaryStatus"]) == (
         "InProgress",

@@ -6,14 +6,16 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from click.testing import CliRunner
 
 from sagemaker_operator.cli import main
 from sagemaker_operator.emulator import testing
-from tests.emulator.jobs import error_of, request, wait_for
+from tests.emulator.jobs import error_of, request
 from tests.plugins.emulator import ClientFactory
 
 
@@ -35,49 +37,92 @@ def test_default_rates_are_the_documented_assumptions(sagemaker_emulator: testin
     }
 
 
+class HandClock:
+    """A clock for the emulator's token buckets that moves only when the test moves it.
+
+    Calls then spend and regain tokens exactly as the rates say, however slowly a loaded
+    machine makes them. Steps are powers of two, so the refills add up without rounding.
+    """
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def hand_clock(sagemaker_emulator: testing.Running, monkeypatch: pytest.MonkeyPatch) -> HandClock:
+    clock = HandClock()
+    monkeypatch.setattr(sagemaker_emulator.emulator.faults, "clock", clock)
+    return clock
+
+
+def outcomes(call: Callable[[], object], times: int) -> list[str]:
+    """Each call's outcome: "ok" or its error code."""
+    seen = []
+    for _ in range(times):
+        try:
+            call()
+            seen.append("ok")
+        except botocore.exceptions.ClientError as exc:
+            seen.append(exc.response["Error"]["Code"])
+    return seen
+
+
+THROTTLED = "ThrottlingException"
+
+
 def test_throttling_spends_the_burst_then_refills(
-    sagemaker_emulator: testing.Running, sagemaker_client: Any, job: str
+    sagemaker_emulator: testing.Running, sagemaker_client: Any, job: str, hand_clock: HandClock
 ) -> None:
     sagemaker_emulator.admin.set_faults(
-        throttling=True, rates={"DescribeTrainingJob": {"rate": 5, "burst": 3}}
+        throttling=True, rates={"DescribeTrainingJob": {"rate": 4, "burst": 3}}
     )
-    for _ in range(3):
-        sagemaker_client.describe_training_job(TrainingJobName=job)
+
+    def describe() -> object:
+        return sagemaker_client.describe_training_job(TrainingJobName=job)
+
+    assert outcomes(describe, 4) == ["ok", "ok", "ok", THROTTLED]
     assert error_of(sagemaker_client.describe_training_job, TrainingJobName=job) == (
-        "ThrottlingException",
+        THROTTLED,
         "Rate exceeded",
         400,
     )
     # Only Describe has a bucket now: other operations pass.
-    sagemaker_client.list_training_jobs()
-
-    def succeeds() -> bool:
-        try:
-            sagemaker_client.describe_training_job(TrainingJobName=job)
-        except sagemaker_client.exceptions.ClientError:
-            return False
-        return True
-
-    wait_for(succeeds, bool, timeout=5)  # a token back after ~0.2 s
+    assert outcomes(sagemaker_client.list_training_jobs, 5) == ["ok"] * 5
+    hand_clock.advance(0.125)  # half a token at 4/s
+    assert outcomes(describe, 1) == [THROTTLED]
+    hand_clock.advance(0.125)  # the other half
+    assert outcomes(describe, 2) == ["ok", THROTTLED]
+    hand_clock.advance(60)  # a quiet minute refills the bucket up to its burst, no more
+    assert outcomes(describe, 4) == ["ok", "ok", "ok", THROTTLED]
     counts = sagemaker_emulator.admin.counters()["operations"]["DescribeTrainingJob"]
-    assert counts["ok"] == 4
-    assert counts["ThrottlingException"] >= 1
+    assert counts == {"ok": 7, THROTTLED: 5}
 
 
 def test_throttling_default_buckets(
-    sagemaker_emulator: testing.Running, sagemaker_client: Any, job: str
+    sagemaker_emulator: testing.Running, sagemaker_client: Any, hand_clock: HandClock
 ) -> None:
     sagemaker_emulator.admin.set_faults(throttling=True)
-    outcomes = []
-    for _ in range(4):
-        try:
-            sagemaker_client.list_training_jobs()
-            outcomes.append("ok")
-        except sagemaker_client.exceptions.ClientError as exc:
-            outcomes.append(exc.response["Error"]["Code"])
-    # A burst of 2, refilled at 2/s: four calls in a row cannot all pass.
-    assert outcomes[:2] == ["ok", "ok"]
-    assert "ThrottlingException" in outcomes[2:]
+    # A burst of 2, refilled at 2/s (the default for ListTrainingJobs).
+    assert outcomes(sagemaker_client.list_training_jobs, 3) == ["ok", "ok", THROTTLED]
+    hand_clock.advance(0.5)
+    assert outcomes(sagemaker_client.list_training_jobs, 2) == ["ok", THROTTLED]
+
+
+def test_buckets_run_on_the_servers_clock_by_default(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    assert sagemaker_emulator.emulator.faults.clock is None
+    # One token a minute: a third call throttled unless a whole minute passed between them.
+    sagemaker_emulator.admin.set_faults(
+        throttling=True, rates={"ListTrainingJobs": {"rate": 1 / 60, "burst": 2}}
+    )
+    assert outcomes(sagemaker_client.list_training_jobs, 3) == ["ok", "ok", THROTTLED]
 
 
 def test_no_throttling_when_switched_off(
@@ -129,8 +174,6 @@ def test_added_latency(
     started = time.monotonic()
     sagemaker_client.describe_training_job(TrainingJobName=job)
     assert time.monotonic() - started >= 0.3
-    sagemaker_emulator.admin.set_faults(latencyMs=0)
-    assert sagemaker_emulator.admin.faults()["latencyMs"] == 0
 
 
 def test_counters_per_operation_and_outcome(

@@ -20,13 +20,10 @@ class TrackRow:
     events: list[tuple[str, str]]
     status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
     owned_by_it: bool = True
-    deleting: bool = False
 
 
-def job_of(status: Mapping[str, Any], *, deleting: bool = False) -> owned.OwnedJob:
+def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
     meta: dict[str, Any] = {"generation": 2, "creationTimestamp": "2026-12-01T10:00:00Z"}
-    if deleting:
-        meta["deletionTimestamp"] = "2026-12-01T11:00:00Z"
     job = owned.record_of(namespace=NAMESPACE, name=NAME, uid=UID, meta=meta, status=status)
     assert job is not None
     return job
@@ -50,26 +47,25 @@ ROWS = [
         owned_by_it=False,
     ),
     TrackRow(
-        "a deletion held by SageMaker's refusal: Synced=False stays while it waits",
+        "a refusal (a deletion SageMaker refused) waits for a person: Synced=False stays",
         described("InProgress", "Training"),
         {"phase": "InProgress", "Synced": ("False", "AccessDeniedException")},
         [],
         status={**RUNNING, "conditions": [HELD]},
-        deleting=True,
     ),
     TrackRow(
-        "a deletion observed while in sync: Synced stays True",
+        "an update the policy refused: Synced=False stays",
+        described("InProgress", "Uploading"),
+        {"phase": "InProgress", "Synced": ("False", "NotAllowedByPolicy")},
+        [("Normal", "SecondaryStatus")],
+        status={**RUNNING, "conditions": [{**HELD, "reason": "NotAllowedByPolicy"}]},
+    ),
+    TrackRow(
+        "a passing fault (throttled) is cleared by the next observation",
         described("InProgress", "Training"),
         {"phase": "InProgress", "Synced": ("True", "Synced")},
         [],
-        deleting=True,
-    ),
-    TrackRow(
-        "no deletion: a passed refusal is cleared by the next observation",
-        described("InProgress", "Training"),
-        {"phase": "InProgress", "Synced": ("True", "Synced")},
-        [],
-        status={**RUNNING, "conditions": [HELD]},
+        status={**RUNNING, "conditions": [{**HELD, "reason": "Throttled"}]},
     ),
     TrackRow(
         "SageMaker no longer knows the job: Failed, JobNotFound",
@@ -150,7 +146,7 @@ ROWS = [
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
 def test_track(row: TrackRow) -> None:
-    job = job_of(row.status, deleting=row.deleting)
+    job = job_of(row.status)
     outcome = reconcile.track(job, row.description, owned_by_it=row.owned_by_it)
     got = view(outcome.status)
     assert {key: got.get(key) for key in row.expect} == dict(row.expect)

@@ -1,8 +1,6 @@
 import json
 import re
-import types
 from typing import Any
-from unittest import mock
 
 import pytest
 
@@ -96,15 +94,19 @@ def test_no_recursive_shape_in_create_training_job() -> None:
 
 
 def test_recursion_is_cut_not_followed() -> None:
-    node = types.SimpleNamespace(
-        name="Node", type_name="structure", metadata={}, documentation="", required_members=[]
-    )
-    node.members = {"Child": node}
+    # CreateTrainingJob has no shape that contains itself (the test above), so the cut is
+    # exercised on one from the same botocore SageMaker model: Search's SearchExpression holds
+    # a list of SearchExpressions. A real shape, not a synthetic one, so the walk looks its
+    # fields up in the model as it does for the CRD, with nothing patched.
+    search = model.service_model().shape_for("SearchExpression")
     walk = schema.Walk()
-    with mock.patch.object(naming, "members_by_field", return_value={"child": "Child"}):
-        out = walk.schema(node)
-    assert out["properties"]["child"]["x-kubernetes-preserve-unknown-fields"] is True
-    assert walk.recursive == ["child"]
+    out = walk.schema(search)
+    assert set(out["properties"]) == {"filters", "nestedFilters", "subExpressions", "operator"}
+    cut = out["properties"]["subExpressions"]["items"]
+    assert cut["x-kubernetes-preserve-unknown-fields"] is True
+    assert cut["type"] == "object"
+    assert "properties" not in cut
+    assert walk.recursive == ["subExpressions.[]"]
 
 
 def test_dropped_patterns_are_exactly_those_re2_cannot_take() -> None:

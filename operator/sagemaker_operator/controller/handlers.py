@@ -85,7 +85,11 @@ async def _decide(
 
 
 def _reason(error: errors.TransientError) -> str:
-    return "Throttled" if isinstance(error, errors.ThrottlingError) else "SageMakerUnavailable"
+    return (
+        conditions.THROTTLED
+        if isinstance(error, errors.ThrottlingError)
+        else conditions.UNAVAILABLE
+    )
 
 
 def _unsynced_by(error: errors.TransientError, resource: reconcile.Resource) -> dict[str, Any]:

@@ -31,7 +31,6 @@ class OwnedJob:
     job_name: str
     generation: int | None
     status: Mapping[str, Any]
-    deleting: bool  # marked for deletion: a refused stop's Synced=False must stay
     created_at: datetime.datetime
 
     @property
@@ -102,7 +101,6 @@ def record_of(
         job_name=str(job_name),
         generation=meta.get("generation"),
         status=dict(status),
-        deleting=bool(meta.get("deletionTimestamp")),
         created_at=parse_time(meta.get("creationTimestamp")) or datetime.datetime.now(datetime.UTC),
     )
 

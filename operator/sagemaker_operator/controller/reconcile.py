@@ -337,6 +337,5 @@ def track(
         region=job.region,
         generation=job.generation,
         stop_requested=job.status.get("phase") == "Stopping",
-        held=job.deleting,
     )
     return Outcome(new, tuple(events_between(job.status, new)))

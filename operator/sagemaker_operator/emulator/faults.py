@@ -22,12 +22,17 @@ Only calls that succeeded lose their answer; ``count`` arms it for the next call
 targeted operations (and disarms itself, counting down in the settings the admin endpoint
 shows), ``fraction`` by the dice.
 
+The buckets keep the time each call is answered at, as the server passes it in, unless
+``Faults.clock`` is set: then they read that instead (nothing else does). Tests set a clock they
+move by hand, so a burst and its refill are exact however slowly the calls come.
+
 NB: the emulator is one process on one event loop, so buckets need no lock.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Final, Literal
 
 import pydantic
@@ -128,9 +133,13 @@ class TokenBucket:
 class Faults:
     """Decides, per call, whether the service misbehaves, and how."""
 
-    def __init__(self, settings: FaultSettings) -> None:
+    def __init__(
+        self, settings: FaultSettings, *, clock: Callable[[], float] | None = None
+    ) -> None:
         self.initial = settings.model_copy(deep=True)
         self.settings = settings
+        # The token buckets' time, in seconds; None: the ``now`` each call is checked at.
+        self.clock = clock
         self._buckets: dict[str, TokenBucket] = {}
         self._random = random.Random(settings.seed)
 
@@ -158,6 +167,8 @@ class Faults:
         if settings.throttling:
             rate = settings.rates.get(operation)
             if rate is not None:
+                if self.clock is not None:
+                    now = self.clock()
                 bucket = self._buckets.get(operation)
                 if bucket is None:
                     bucket = self._buckets[operation] = TokenBucket(rate, now)

@@ -30,6 +30,9 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"}
 
 SUCCEEDED = "Succeeded"
 SYNCED = "Synced"
+# Synced=False reasons of faults that pass by themselves (the rest are refusals).
+THROTTLED, UNAVAILABLE = "Throttled", "SageMakerUnavailable"
+PASSING = frozenset({THROTTLED, UNAVAILABLE})
 
 
 def now() -> str:
@@ -137,12 +140,12 @@ def observed(
     region: str,
     generation: int | None,
     stop_requested: bool = False,
-    held: bool = False,
 ) -> Status:
     """The status for a job as SageMaker describes it.
 
-    ``held``: a deletion SageMaker refused is waiting for a person; its Synced=False (which
-    names the way out) stays until the deletion goes through, whatever else is observed.
+    Synced=False for a passing fault is cleared: SageMaker answered. Synced=False for a
+    refusal (an update or a deletion refused, by the policy or by SageMaker) stays: it waits
+    for a person, and its message says what to do, whatever else is observed meanwhile.
     """
     status: Status = described.status_from_description(description)
     sm_status = description.get("TrainingJobStatus")
@@ -159,8 +162,8 @@ def observed(
     found = with_condition(
         (previous or {}).get("conditions"), SUCCEEDED, state, reason, message, generation
     )
-    if held and any(
-        c.get("type") == SYNCED and c.get("status") == "False"
+    if any(
+        c.get("type") == SYNCED and c.get("status") == "False" and c.get("reason") not in PASSING
         for c in (previous or {}).get("conditions") or ()
     ):
         status["conditions"] = found
