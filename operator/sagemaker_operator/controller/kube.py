@@ -85,10 +85,24 @@ class Kube:
             dict(body),
         )
 
-    async def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
-        """Merge-patch the status subresource; False if the resource is gone."""
+    async def patch_status(
+        self,
+        namespace: str,
+        name: str,
+        status: Mapping[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> bool:
+        """Merge-patch the status subresource; False if the resource is gone.
+
+        With ``resource_version``, only if the resource is still that version (else the API
+        server's 409 is raised): the writer's idea of the status is not older than the status.
+        """
+        body: dict[str, Any] = {"status": dict(status)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await self._patch_status(namespace, name, {"status": dict(status)})
+            await self._patch_status(namespace, name, body)
         except ApiException as error:
             if error.status == 404:
                 return False

@@ -328,7 +328,12 @@ class BulkObservation:
         outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
         kube = runtime.poll_kube
         if not await status_writes.write_changes(
-            kube, job.namespace, job.name, job.status, outcome.status
+            kube,
+            job.namespace,
+            job.name,
+            job.status,
+            outcome.status,
+            resource_version=job.resource_version,
         ):
             return  # nothing changed, or the resource is gone
         metrics.STATUS_PATCHES.inc()

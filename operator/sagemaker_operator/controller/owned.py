@@ -31,6 +31,7 @@ class OwnedJob:
     job_name: str
     generation: int | None
     status: Mapping[str, Any]
+    resource_version: str | None  # of the object this record was read from
     created_at: datetime.datetime
 
     @property
@@ -101,6 +102,7 @@ def record_of(
         job_name=str(job_name),
         generation=meta.get("generation"),
         status=dict(status),
+        resource_version=meta.get("resourceVersion"),
         created_at=parse_time(meta.get("creationTimestamp")) or datetime.datetime.now(datetime.UTC),
     )
 

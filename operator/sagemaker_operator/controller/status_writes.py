@@ -43,10 +43,21 @@ async def write_first(
 
 
 async def write_changes(
-    kube: Kube, namespace: str, name: str, current: Mapping[str, Any], new: Mapping[str, Any]
+    kube: Kube,
+    namespace: str,
+    name: str,
+    current: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    resource_version: str | None,
 ) -> bool:
-    """Patch the members of ``new`` that differ from ``current``; True if a patch landed."""
+    """Patch the members of ``new`` that differ from ``current``; True if a patch landed.
+
+    Only onto the version ``current`` was read from: a handler's write since (a refused
+    update's Synced=False) must not be undone by a status computed before it. A 409 is
+    raised, and observation describes the job again next cycle, from the newer status.
+    """
     patch = conditions.changed_members(current, new)
     if not patch:
         return False
-    return await kube.patch_status(namespace, name, patch)
+    return await kube.patch_status(namespace, name, patch, resource_version=resource_version)
