@@ -21,7 +21,11 @@ def load() -> dict[tuple[int, str], dict[str, Any]]:
         result = json.loads(path.read_text())
         if "design" not in result:
             continue  # bench.steady_state's results share the folder
-        if result.get("faults") or _get(result, "config", "extra_settings"):
+        if (
+            result.get("faults")
+            or result.get("aws_buckets")
+            or _get(result, "config", "extra_settings")
+        ):
             continue  # fault runs and tuning experiments are reported apart
         found[result["n"], result["design"]] = result
     return found

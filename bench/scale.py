@@ -47,9 +47,9 @@ from bench import stack
 from bench.watch import StatusWatch
 from sagemaker_operator import names
 from sagemaker_operator.config import Settings
-from sagemaker_operator.sagemaker import budget
 from sagemaker_operator.devstack import manifests
 from sagemaker_operator.emulator import lifecycle, store
+from sagemaker_operator.sagemaker import budget
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "bench"
@@ -76,6 +76,9 @@ class RunConfig:
     steady_seconds: float = 90.0
     restart_window: float = 60.0
     faults: bool = False
+    # AWS-like buckets in the emulator and the operator's shipped per-operation budgets, with
+    # no other fault (only CreateTrainingJob raised in both, so N jobs exist in minutes).
+    aws_buckets: bool = False
     calls_per_second: float = 200.0
     call_burst: int = 200
     # Further operator settings (SAGEMAKER_OPERATOR_<KEY>), for experiments; the label says so.
@@ -84,7 +87,8 @@ class RunConfig:
     @property
     def label(self) -> str:
         tuned = "".join(f"-{key}={value}" for key, value in self.extra_settings)
-        return f"{'faults-' if self.faults else ''}{self.n}-{self.design}{tuned}"
+        kind = "faults-" if self.faults else "buckets-" if self.aws_buckets else ""
+        return f"{kind}{self.n}-{self.design}{tuned}"
 
 
 FAULT_CREATE_RATE = "20/20"
@@ -238,6 +242,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         "n": cfg.n,
         "design": cfg.design,
         "faults": cfg.faults,
+        "aws_buckets": cfg.aws_buckets,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in cfg.__dict__.items()},
     }
     phases: dict[str, float] = {}
@@ -248,8 +253,11 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             plane.wait_established(name)
         plane.kubectl("create", "namespace", NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, cfg.workdir / "operator.kubeconfig")
-        emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=cfg.faults)
-        if cfg.faults:
+        paced = cfg.faults or cfg.aws_buckets
+        emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=paced)
+        if cfg.aws_buckets:
+            emulator.start(f"--rate=CreateTrainingJob={FAULT_CREATE_RATE}")
+        elif cfg.faults:
             # AWS-like buckets (ListTrainingJobs 2/s...) and, on top, 20 % random throttling,
             # 5 % 5xx and 200 ms per call; only CreateTrainingJob is raised (in the emulator
             # and in the operator alike) so that N jobs exist in minutes, not N/2 seconds.
@@ -265,7 +273,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         settings = (
             # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
             {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
-            if cfg.faults
+            if paced
             else {
                 "calls_per_second": str(cfg.calls_per_second),
                 "call_burst": str(cfg.call_burst),
@@ -491,6 +499,11 @@ def main() -> None:
     parser.add_argument(
         "--faults", action="store_true", help="throttling, 5%% 5xx, 200 ms, API restart"
     )
+    parser.add_argument(
+        "--aws-buckets",
+        action="store_true",
+        help="AWS-like per-operation buckets (emulator) and budgets (operator), no other fault",
+    )
     parser.add_argument("--time-scale", type=float, default=0.1)
     parser.add_argument(
         "--finish-spread", type=float, default=0.0, help="seconds; 0: as long as creation took"
@@ -511,12 +524,12 @@ def main() -> None:
             cfg = RunConfig(
                 n=n,
                 design=design,
-                workdir=args.workdir
-                / f"{'faults-' if args.faults else ''}{n}-{design}-{int(time.time())}",
+                workdir=args.workdir / f"{n}-{design}-{int(time.time())}",
                 time_scale=args.time_scale,
                 finish_spread=args.finish_spread,
                 steady_seconds=args.steady_seconds,
                 faults=args.faults,
+                aws_buckets=args.aws_buckets,
                 extra_settings=tuple((k, v) for k, _, v in (kv.partition("=") for kv in args.set)),
             )
             result = run_one(cfg)
