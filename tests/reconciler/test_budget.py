@@ -68,18 +68,23 @@ def test_an_operation_one_side_calls_is_wholly_its_own() -> None:
     assert drain(found, Lane.OBSERVE, LIST) == 2
 
 
-def test_a_throttle_halves_the_rate_and_it_climbs_back_in_a_minute() -> None:
+def test_a_throttle_slows_the_bucket_once_a_second_and_it_climbs_back() -> None:
     found, clock = made()
-    found.throttled(Lane.OBSERVE, LIST)
     bucket = found.bucket(Lane.OBSERVE, LIST)
     assert bucket is not None
-    assert bucket.rate(clock()) == pytest.approx(1.0)
-    assert bucket.wait(clock()) == pytest.approx(1.0)  # the burst is spent by the throttle
-    clock.now += 30
-    assert bucket.rate(clock()) == pytest.approx(2.0)  # 1 + 2 * 30 / 60, capped at 2
-    for _ in range(10):
+    found.throttled(Lane.OBSERVE, LIST)
+    assert bucket.rate(clock()) == pytest.approx(2 * budget.DECREASE)
+    assert bucket.wait(clock()) == pytest.approx(1 / (2 * budget.DECREASE))  # burst spent
+    found.throttled(Lane.OBSERVE, LIST)  # the same second: one signal, not two
+    assert bucket.rate(clock()) == pytest.approx(2 * budget.DECREASE)
+    clock.now += budget.RECOVERY_SECONDS / 2
+    assert bucket.rate(clock()) == pytest.approx(2.0)  # climbed back, capped at the ceiling
+    for _ in range(30):
+        clock.now += budget.COOLDOWN_SECONDS
         found.throttled(Lane.OBSERVE, LIST)
-    assert bucket.rate(clock()) == pytest.approx(2 * budget.FLOOR)  # never below the floor
+    # A throttle every second: it settles where a second's climb (2 / R) meets the drop.
+    settled = budget.DECREASE * 2 / budget.RECOVERY_SECONDS / (1 - budget.DECREASE)
+    assert bucket.rate(clock()) == pytest.approx(max(settled, 2 * budget.FLOOR), rel=0.01)
     other = found.bucket(Lane.RECONCILE, LIST)
     assert other is not None
     assert other.rate(clock()) == 2  # the other lane's bucket is untouched

@@ -22,10 +22,19 @@ def record(level: int, message: str) -> logging.LogRecord:
         (logging.WARNING, "Handler 'create' failed temporarily: x", logging.WARNING),
     ],
 )
-def test_only_temporary_failures_are_downgraded(level: int, message: str, after: int) -> None:
+def test_only_temporary_failures_are_downgraded(
+    level: int, message: str, after: int, caplog: pytest.LogCaptureFixture
+) -> None:
     found = record(level, message)
-    assert running.RetriesAreWeather().filter(found) is True
+    with caplog.at_level(logging.INFO, logger="kopf.objects"):
+        assert running.RetriesAreWeather().filter(found) is True
     assert (found.levelno, found.levelname) == (after, logging.getLevelName(after))
+
+
+def test_a_downgraded_line_is_dropped_when_info_is_off(caplog: pytest.LogCaptureFixture) -> None:
+    found = record(logging.ERROR, "Handler 'create' failed temporarily: ThrottlingException")
+    with caplog.at_level(logging.WARNING, logger="kopf.objects"):
+        assert running.RetriesAreWeather().filter(found) is False
 
 
 def test_kopf_posts_no_event_per_retry() -> None:

@@ -10,8 +10,8 @@ operation has its own token bucket, and the operations both sides call (``Descri
 and the handlers' (the rest). A lane that finds its own bucket empty takes a token the other
 left unused before it waits, so the split guarantees a floor without wasting the ceiling.
 
-Each bucket learns from SageMaker as botocore's ``adaptive`` retry mode does (its rate halves
-on a throttle, down to a floor, and climbs back to the full rate over a minute), but per
+Each bucket learns from SageMaker as botocore's ``adaptive`` retry mode does (its rate drops
+on a throttle, down to a floor, and climbs back to the full rate in seconds), but per
 operation, per lane and without blocking a thread: botocore's limiter is per client object,
 waits in the calling thread, and only starts after the first throttle; hence this one. The
 figures (``DEFAULT_RATES``) are assumptions, stated in docs/reconciling.md with sources.
@@ -60,13 +60,19 @@ DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "AddTags": Rate(2, 5),
 }
 SHARED: Final = frozenset({"DescribeTrainingJob", "ListTags"})
-FLOOR = 0.1  # a throttled bucket never drops below this fraction of its rate
-DECREASE = 0.5  # on a throttle, the rate is multiplied by this
-RECOVERY_SECONDS = 60.0  # from nothing back to the full rate, without another throttle
+# NB: gentle on purpose. A throttle may be the account's other clients rather than our pace
+# (a fraction of calls throttled at random): a halving per throttle, measured with 20 %
+# random throttling on top of the AWS-like buckets, sank CreateTrainingJob to under one
+# call a second. With these, a rate settles near sqrt(ceiling * R / ((1 - D) * p)) per
+# second under a random fraction p, and near SageMaker's own limit when it is ours.
+FLOOR = 0.25  # a throttled bucket never drops below this fraction of its rate
+DECREASE = 0.8  # on a throttle, the rate is multiplied by this...
+COOLDOWN_SECONDS = 1.0  # ...at most once a second (a burst of throttles is one signal)
+RECOVERY_SECONDS = 10.0  # from nothing back to the full rate, without another throttle
 
 
 class Bucket:
-    """A token bucket whose rate halves on a throttle and climbs back linearly over time."""
+    """A token bucket whose rate drops on a throttle and climbs back linearly over time."""
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         self.ceiling = rate
@@ -74,7 +80,7 @@ class Bucket:
         self.tokens = self.burst
         self.stamp = now
         self._low = rate  # the rate right after the last throttle
-        self._dropped_at = now
+        self._dropped_at = now - COOLDOWN_SECONDS
 
     def rate(self, now: float) -> float:
         climbed = self._low + self.ceiling * (now - self._dropped_at) / RECOVERY_SECONDS
@@ -97,6 +103,8 @@ class Bucket:
         return max(0.0, (1.0 - self.tokens) / self.rate(now))
 
     def throttled(self, now: float) -> None:
+        if now - self._dropped_at < COOLDOWN_SECONDS:
+            return
         self._refill(now)
         self._low = max(self.ceiling * FLOOR, self.rate(now) * DECREASE)
         self._dropped_at = now
