@@ -92,6 +92,9 @@ class RunConfig:
 
 
 FAULT_CREATE_RATE = "20/20"
+# --aws-buckets raises what creating N resources needs (the creates and their look-ups), in
+# the emulator and the operator alike; ListTrainingJobs, what a restart depends on, stays 2/s.
+SETUP_RATES = ("CreateTrainingJob=20/20", "DescribeTrainingJob=50/100")
 
 
 def log(message: str) -> None:
@@ -256,7 +259,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         paced = cfg.faults or cfg.aws_buckets
         emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=paced)
         if cfg.aws_buckets:
-            emulator.start(f"--rate=CreateTrainingJob={FAULT_CREATE_RATE}")
+            emulator.start(*(f"--rate={rate}" for rate in SETUP_RATES))
         elif cfg.faults:
             # AWS-like buckets (ListTrainingJobs 2/s...) and, on top, 20 % random throttling,
             # 5 % 5xx and 200 ms per call; only CreateTrainingJob is raised (in the emulator
@@ -272,8 +275,14 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             emulator.start()
         settings = (
             # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
-            {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
-            if paced
+            {
+                "operation_rates": ",".join(SETUP_RATES),
+                "calls_per_second": "100",
+                "call_burst": "100",
+            }
+            if cfg.aws_buckets
+            else {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
+            if cfg.faults
             else {
                 "calls_per_second": str(cfg.calls_per_second),
                 "call_burst": str(cfg.call_burst),
