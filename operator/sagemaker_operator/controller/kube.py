@@ -109,6 +109,23 @@ class Kube:
             raise
         return True
 
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The resource as the API server holds it now; None if it is gone."""
+        try:
+            found: dict[str, Any] = await self._run(
+                self._objects.get_namespaced_custom_object,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.PLURAL,
+                name,
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
     async def patch_status_unless(
         self,
         namespace: str,

@@ -26,11 +26,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from kubernetes.client.exceptions import ApiException
+
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import owned, ports, reconcile, status_writes
 from sagemaker_operator.sagemaker import errors
 
 if TYPE_CHECKING:
+    from sagemaker_operator.controller.kube import Kube
     from sagemaker_operator.controller.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -325,16 +328,26 @@ class BulkObservation:
         runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
     ) -> None:
         owned_by_it = description is None or await _owns(runtime, job, description)
-        outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
         kube = runtime.poll_kube
-        if not await status_writes.write_changes(
-            kube,
-            job.namespace,
-            job.name,
-            job.status,
-            outcome.status,
-            resource_version=job.resource_version,
-        ):
+        try:
+            outcome = await _write(kube, job, description, owned_by_it)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            # The resource changed since the index read it (kopf's bookkeeping of a pending
+            # deletion does, every retry): judge again from the status as it is now.
+            fresh = await kube.read(job.namespace, job.name)
+            if fresh is None:
+                return  # the resource is gone
+            meta, status = fresh.get("metadata", {}), fresh.get("status") or {}
+            again = owned.record_of(
+                namespace=job.namespace, name=job.name, uid=job.uid, meta=meta, status=status
+            )
+            if again is None:
+                return  # its status no longer names a job
+            job = again
+            outcome = await _write(kube, job, description, owned_by_it)
+        if outcome is None:
             return  # nothing changed, or the resource is gone
         metrics.STATUS_PATCHES.inc()
         modified = owned.parse_time((description or {}).get("LastModifiedTime"))
@@ -344,6 +357,26 @@ class BulkObservation:
         # status patch does not wait behind them.
         for type_, reason, message in outcome.events:
             kube.emit(job.ref, type_, reason, message)
+
+
+async def _write(
+    kube: Kube,
+    job: owned.OwnedJob,
+    description: Mapping[str, Any] | None,
+    owned_by_it: bool,
+) -> reconcile.Outcome | None:
+    """Write what ``description`` makes of ``job``, onto the version it was read from; the
+    outcome if a patch landed (a 409 is raised if the resource changed meanwhile)."""
+    outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
+    landed = await status_writes.write_changes(
+        kube,
+        job.namespace,
+        job.name,
+        job.status,
+        outcome.status,
+        resource_version=job.resource_version,
+    )
+    return outcome if landed else None
 
 
 async def _owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
