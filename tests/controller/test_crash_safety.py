@@ -29,6 +29,14 @@ from tests.plugins.operator import StartOperator
 RESOURCES = 200
 KILLS = 4
 LONG = {"duration-seconds": "1000000"}  # still training when the test looks: nothing to patch
+# The waits share one deadline, so a slow run fails with its own message (what is missing)
+# before pytest-timeout ends it without one. A run takes 30 s (no faults) to 80 s (throttled)
+# on two cores.
+RUN_SECONDS = 240  # from the apply to every resource's job recorded
+STRADDLE_SECONDS = 80  # a kill (<= 20 s) and restart (<= 60 s) begun just before the deadline
+AUDIT_SECONDS = 60  # the listing and tag reads after the run
+FIXTURE_SECONDS = 60  # set-up (a control plane, if first) and teardown (the operator stopped)
+TIMEOUT = RUN_SECONDS + STRADDLE_SECONDS + AUDIT_SECONDS + FIXTURE_SECONDS
 
 
 def list_resources(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
@@ -49,6 +57,7 @@ def all_jobs(client: Any) -> list[dict[str, Any]]:
         token = {"NextToken": page["NextToken"]}
 
 
+@pytest.mark.timeout(TIMEOUT)
 @pytest.mark.parametrize(
     "faults",
     [
@@ -71,6 +80,10 @@ def test_sigkill_while_creating_leaves_exactly_one_job_per_resource(
         sagemaker_emulator.admin.set_faults(**faults, seed=seed)
     admin = sagemaker_emulator.admin
     started = time.monotonic()
+    deadline = started + RUN_SECONDS
+
+    def left() -> float:
+        return max(1.0, deadline - time.monotonic())
 
     # All 200 wait for the operator, so the kills strike a burst of creation in full swing.
     apply(
@@ -90,9 +103,15 @@ def test_sigkill_while_creating_leaves_exactly_one_job_per_resource(
 
     kills: list[tuple[int, int]] = []  # (threshold, creates seen at the kill)
     for threshold in thresholds:
-        seen: int = eventually(
-            functools.partial(creates_reaching, threshold), timeout=90, interval=0.01
-        )
+        try:
+            seen: int = eventually(
+                functools.partial(creates_reaching, threshold), timeout=left(), interval=0.01
+            )
+        except AssertionError:
+            raise AssertionError(
+                f"{admin.calls('CreateTrainingJob')} creates after {time.monotonic() - started:.0f}"
+                f" s, awaiting {threshold} for the next kill; kills so far {kills}"
+            ) from None
         operator.kill()
         kills.append((threshold, seen))
         operator.start()
@@ -109,14 +128,14 @@ def test_sigkill_while_creating_leaves_exactly_one_job_per_resource(
         return items if len(items) == RESOURCES and not missing else None
 
     try:
-        resources: list[dict[str, Any]] = eventually(recorded, timeout=150, interval=0.5)
+        resources: list[dict[str, Any]] = eventually(recorded, timeout=left(), interval=0.5)
     except AssertionError:
-        first = [
-            r for r in list_resources(control_plane, namespace) if r["metadata"]["name"] in missing
-        ]
+        items = list_resources(control_plane, namespace)
+        first = [r for r in items if r["metadata"]["name"] in missing][:1]
         raise AssertionError(
-            f"no job recorded for {len(missing)} resources: {missing}; the first: "
-            + json.dumps({k: first[0][k] for k in ("metadata", "status") if k in first[0]})
+            f"after {time.monotonic() - started:.0f} s, {len(items)} resources listed, no job "
+            f"recorded for {len(missing)}: {missing}; the first: "
+            + json.dumps([{k: r[k] for k in ("metadata", "status") if k in r} for r in first])
         ) from None
     elapsed = time.monotonic() - started
     admin.set_faults(throttleFraction=0.0, errorFraction=0.0)  # the audit must see, not retry
