@@ -16,6 +16,7 @@ import yaml
 
 from sagemaker_operator import names
 from sagemaker_operator.resource import (
+    customresource,
     described,
     model,
     mutability,
@@ -69,65 +70,29 @@ def recursive_paths() -> list[str]:
 
 def build_crd() -> dict[str, Any]:
     """The TrainingJob CustomResourceDefinition (``apiextensions.k8s.io/v1``)."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": names.CRD_NAME,
-            "annotations": {f"{names.GROUP}/botocore-version": model.BOTOCORE_VERSION},
-        },
-        "spec": {
-            "group": names.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": names.KIND,
-                "listKind": f"{names.KIND}List",
-                "plural": names.PLURAL,
-                "singular": names.SINGULAR,
-                "shortNames": list(names.SHORT_NAMES),
-                "categories": ["sagemaker"],
+    return customresource.definition(
+        kind=names.KIND,
+        plural=names.PLURAL,
+        scope="Namespaced",
+        short_names=names.SHORT_NAMES,
+        description="An Amazon SageMaker training job, run by sagemaker-operator from this "
+        "resource.",
+        spec=spec_schema(),
+        status=described.status_schema(),
+        columns=[
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Secondary", "type": "string", "jsonPath": ".status.secondaryStatus"},
+            {"name": "Job", "type": "string", "jsonPath": ".status.trainingJobName"},
+            customresource.AGE,
+            {
+                "name": "FailureReason",
+                "type": "string",
+                "priority": 1,
+                "jsonPath": ".status.failureReason",
             },
-            "versions": [
-                {
-                    "name": names.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-                        {
-                            "name": "Secondary",
-                            "type": "string",
-                            "jsonPath": ".status.secondaryStatus",
-                        },
-                        {"name": "Job", "type": "string", "jsonPath": ".status.trainingJobName"},
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                        {
-                            "name": "FailureReason",
-                            "type": "string",
-                            "priority": 1,
-                            "jsonPath": ".status.failureReason",
-                        },
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "An Amazon SageMaker training job, run by "
-                            "sagemaker-operator from this resource.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": described.status_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+        ],
+        annotations={f"{names.GROUP}/botocore-version": model.BOTOCORE_VERSION},
+    )
 
 
 class _Dumper(yaml.SafeDumper):

@@ -98,6 +98,28 @@ def as_spec(description: Mapping[str, Any]) -> dict[str, Any]:
     return converted
 
 
+def conditions_schema(description: str) -> schema.Schema:
+    """A ``conditions`` list in the Kubernetes API conventions' form, keyed by type."""
+    return {
+        "type": "array",
+        "description": description,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["type", "status"],
+            "properties": {
+                "type": {"type": "string", "maxLength": 316},
+                "status": {"type": "string", "enum": list(CONDITION_STATUSES)},
+                "reason": {"type": "string", "maxLength": 1024},
+                "message": {"type": "string", "maxLength": 32768},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
+                "lastTransitionTime": {"type": "string", "format": "date-time"},
+            },
+        },
+    }
+
+
 def _operator_fields() -> dict[str, schema.Schema]:
     return {
         "phase": {
@@ -122,27 +144,12 @@ def _operator_fields() -> dict[str, schema.Schema]:
             "format": "int64",
             "description": "The metadata.generation of the spec this status reflects.",
         },
-        "conditions": {
-            "type": "array",
-            "description": "Conditions in the Kubernetes API conventions' form. Succeeded: "
-            "Unknown while the job runs, True once SageMaker reports Completed, False once it "
-            "reports Failed or Stopped or the operator refuses the resource. Synced: False "
-            "while the operator cannot reach, or is refused by, SageMaker.",
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["type"],
-            "items": {
-                "type": "object",
-                "required": ["type", "status"],
-                "properties": {
-                    "type": {"type": "string", "maxLength": 316},
-                    "status": {"type": "string", "enum": list(CONDITION_STATUSES)},
-                    "reason": {"type": "string", "maxLength": 1024},
-                    "message": {"type": "string", "maxLength": 32768},
-                    "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0},
-                    "lastTransitionTime": {"type": "string", "format": "date-time"},
-                },
-            },
-        },
+        "conditions": conditions_schema(
+            "Conditions in the Kubernetes API conventions' form. Succeeded: Unknown while the "
+            "job runs, True once SageMaker reports Completed, False once it reports Failed or "
+            "Stopped or the operator refuses the resource. Synced: False while the operator "
+            "cannot reach, or is refused by, SageMaker."
+        ),
     }
 
 

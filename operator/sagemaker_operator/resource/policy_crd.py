@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sagemaker_operator import names
-from sagemaker_operator.resource import policy
+from sagemaker_operator.resource import customresource, described, policy
 
 DESCRIPTION = (policy.__doc__ or "").split("\n\n")[0].replace("\n", " ")
 
@@ -78,80 +78,31 @@ def status_schema() -> dict[str, Any]:
                 "they would allow stays denied).",
             },
             "observedGeneration": {"type": "integer", "format": "int64"},
-            "conditions": {
-                "type": "array",
-                "x-kubernetes-list-type": "map",
-                "x-kubernetes-list-map-keys": ["type"],
-                "items": {
-                    "type": "object",
-                    "required": ["type", "status"],
-                    "properties": {
-                        "type": {"type": "string"},
-                        "status": {"type": "string", "enum": ["True", "False", "Unknown"]},
-                        "reason": {"type": "string"},
-                        "message": {"type": "string"},
-                        "observedGeneration": {"type": "integer", "format": "int64"},
-                        "lastTransitionTime": {"type": "string", "format": "date-time"},
-                    },
-                },
-            },
+            "conditions": described.conditions_schema(
+                "Conditions in the Kubernetes API conventions' form. Valid: False while an entry "
+                "can never match."
+            ),
         },
     }
 
 
 def crd() -> dict[str, Any]:
     """The TrainingJobPolicy CustomResourceDefinition (cluster-scoped)."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": names.POLICY_CRD_NAME},
-        "spec": {
-            "group": names.GROUP,
-            "scope": "Cluster",
-            "names": {
-                "kind": names.POLICY_KIND,
-                "listKind": f"{names.POLICY_KIND}List",
-                "plural": names.POLICY_PLURAL,
-                "singular": names.POLICY_KIND.lower(),
-                "shortNames": ["smtjp"],
-                "categories": ["sagemaker"],
+    return customresource.definition(
+        kind=names.POLICY_KIND,
+        plural=names.POLICY_PLURAL,
+        scope="Cluster",
+        short_names=["smtjp"],
+        description=DESCRIPTION,
+        spec=spec_schema(),
+        status=status_schema(),
+        columns=[
+            {"name": "Namespaces", "type": "integer", "jsonPath": ".status.selectedNamespaces"},
+            {
+                "name": "Valid",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Valid")].status',
             },
-            "versions": [
-                {
-                    "name": names.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [
-                        {
-                            "name": "Namespaces",
-                            "type": "integer",
-                            "jsonPath": ".status.selectedNamespaces",
-                        },
-                        {
-                            "name": "Valid",
-                            "type": "string",
-                            "jsonPath": '.status.conditions[?(@.type=="Valid")].status',
-                        },
-                        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-                    ],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": (policy.__doc__ or "")
-                            .split("\n\n")[0]
-                            .replace("\n", " "),
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": status_schema(),
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+            customresource.AGE,
+        ],
+    )
