@@ -28,6 +28,7 @@ __all__ = [
     "get_all",
     "manifest",
     "metric",
+    "patch",
     "wait_phase",
 ]
 
@@ -35,6 +36,24 @@ __all__ = [
 def apply(plane: ControlPlane, namespace: str, *manifests: Mapping[str, Any]) -> None:
     documents = "\n---\n".join(yaml.safe_dump(dict(m)) for m in manifests)
     plane.kubectl("apply", "-n", namespace, "-f", "-", input=documents)
+
+
+def patch(
+    plane: ControlPlane,
+    namespace: str,
+    name: str,
+    *,
+    spec: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
+) -> None:
+    """Merge-patch a TrainingJob's spec, or its status subresource (as only the operator, or
+    whoever may write status, can)."""
+    body, sub = ({"status": dict(status)}, ["--subresource=status"]) if status else ({}, [])
+    if spec is not None:
+        body["spec"] = dict(spec)
+    plane.kubectl(
+        "patch", names.PLURAL, name, "-n", namespace, *sub, "--type=merge", "-p", json.dumps(body)
+    )
 
 
 def get(plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:

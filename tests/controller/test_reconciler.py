@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from sagemaker_operator import names
@@ -19,6 +18,7 @@ from tests.controller.helpers import (
     get_all,
     manifest,
     metric,
+    patch,
     wait_phase,
 )
 from tests.plugins.emulator import client_for
@@ -219,17 +219,7 @@ def test_a_name_taken_by_another_job_is_a_conflict(
     apply(control_plane, namespace, manifest("pending", trainingJobName="taken-job", fate=LONG))
     wait_phase(control_plane, namespace, "pending", "Failed")
     pending = {"phase": "Pending", "trainingJobName": "taken-job", "region": "us-east-1"}
-    control_plane.kubectl(
-        "patch",
-        names.PLURAL,
-        "pending",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": pending | {"conditions": None}}),
-    )
+    patch(control_plane, namespace, "pending", status=pending | {"conditions": None})
     status = get(control_plane, namespace, "pending")["status"]
     assert {key: status.get(key) for key in pending} == pending, status
     assert "trainingJobArn" not in status
@@ -369,15 +359,11 @@ def test_an_allowed_change_goes_out_through_update(
     apply(control_plane, namespace, manifest("tune", fate=LONG))
     wait_phase(control_plane, namespace, "tune", "InProgress")
     eventually(lambda: get(control_plane, namespace, "tune")["status"].get("trainingJobArn"))
-    control_plane.kubectl(
-        "patch",
-        names.PLURAL,
-        "tune",
-        "-n",
+    patch(
+        control_plane,
         namespace,
-        "--type=merge",
-        "-p",
-        '{"spec":{"profilerConfig":{"profilingIntervalInMilliseconds":500}}}',
+        "tune",
+        spec={"profilerConfig": {"profilingIntervalInMilliseconds": 500}},
     )
     eventually(lambda: sagemaker_emulator.admin.calls("UpdateTrainingJob") == 1)
     job_name = get(control_plane, namespace, "tune")["status"]["trainingJobName"]

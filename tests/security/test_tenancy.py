@@ -6,7 +6,6 @@ proves closed (docs/security.md).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from sagemaker_operator.controller import reconcile
 from sagemaker_operator.devstack.controlplane import ControlPlane, KubectlError
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import apply as apply_manifests
-from tests.controller.helpers import condition, events, eventually, get, wait_phase
+from tests.controller.helpers import condition, events, eventually, get, patch, wait_phase
 from tests.plugins.emulator import client_for
-from tests.plugins.operator import ApplyPolicy, StartOperator
+from tests.plugins.operator import ApplyPolicy, OperatorProcess, StartOperator
 from tests.security.conftest import allow, team_manifest
 
 LONG = {"duration-seconds": "100000"}  # trains until stopped
@@ -41,6 +40,24 @@ def _team_b_job(
     apply_policy(other_namespace, allow=allow("team-b"))
     apply_manifests(control_plane, other_namespace, team_manifest("b", "team-b", fate=LONG))
     return wait_phase(control_plane, other_namespace, "b", "InProgress")
+
+
+def _forge(
+    control_plane: ControlPlane,
+    namespace: str,
+    other_namespace: str,
+    apply_policy: ApplyPolicy,
+    operator: OperatorProcess,
+) -> dict[str, Any]:
+    """Team b's running job, then (operator stopped) team a's resource whose status, written
+    by whoever can write trainingjobs/status, names that job; returns team b's status."""
+    theirs = _team_b_job(control_plane, other_namespace, apply_policy)["status"]
+    operator.stop()
+    apply_policy(namespace, allow=allow("team-a"))
+    apply_manifests(control_plane, namespace, team_manifest("forged", "team-a"))
+    keys = ("trainingJobName", "trainingJobArn", "region", "phase", "trainingJobStatus")
+    patch(control_plane, namespace, "forged", status={key: theirs[key] for key in keys})
+    return dict(theirs)
 
 
 def test_finding_1_another_teams_job_cannot_be_adopted(
@@ -113,15 +130,7 @@ def test_finding_3_updates_pass_the_guard_too(
     apply_manifests(control_plane, namespace, team_manifest("mine", "team-a", fate=LONG))
     wait_phase(control_plane, namespace, "mine", "InProgress")
     profiler = {"profilerConfig": {"s3OutputPath": "s3://team-b/profiler/"}}
-    control_plane.kubectl(
-        "patch",
-        names.PLURAL,
-        "mine",
-        "-n",
-        namespace,
-        "--type=merge",
-        f"--patch={json.dumps({'spec': profiler})}",
-    )
+    patch(control_plane, namespace, "mine", spec=profiler)
 
     def refused() -> dict[str, Any] | None:
         synced = condition(get(control_plane, namespace, "mine"), "Synced")
@@ -194,25 +203,7 @@ def test_finding_7_a_forged_status_neither_mirrors_nor_stops_another_job(
     sagemaker_emulator: testing.Running,
 ) -> None:
     operator = start_operator(namespace, clusterwide=True)
-    theirs = _team_b_job(control_plane, other_namespace, apply_policy)["status"]
-    operator.stop()
-    # Whoever can write trainingjobs/status names team b's job in team a's resource.
-    apply_policy(namespace, allow=allow("team-a"))
-    apply_manifests(control_plane, namespace, team_manifest("forged", "team-a"))
-    forged = {
-        key: theirs[key]
-        for key in ("trainingJobName", "trainingJobArn", "region", "phase", "trainingJobStatus")
-    }
-    control_plane.kubectl(
-        "patch",
-        names.PLURAL,
-        "forged",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        f"--patch={json.dumps({'status': forged})}",
-    )
+    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator)
     operator.start()
     refused = wait_phase(control_plane, namespace, "forged", "Failed")
     assert condition(refused, "Succeeded")["reason"] == "JobNotOwned"
@@ -231,22 +222,7 @@ def test_finding_7_deleting_a_forged_resource_never_stops_the_job(
     sagemaker_emulator: testing.Running,
 ) -> None:
     operator = start_operator(namespace, clusterwide=True)
-    theirs = _team_b_job(control_plane, other_namespace, apply_policy)["status"]
-    operator.stop()
-    apply_policy(namespace, allow=allow("team-a"))
-    apply_manifests(control_plane, namespace, team_manifest("forged", "team-a"))
-    forged = {key: theirs[key] for key in ("trainingJobName", "trainingJobArn", "region")}
-    forged["phase"] = "InProgress"
-    control_plane.kubectl(
-        "patch",
-        names.PLURAL,
-        "forged",
-        "-n",
-        namespace,
-        "--subresource=status",
-        "--type=merge",
-        f"--patch={json.dumps({'status': forged})}",
-    )
+    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator)
     # The finalizer was added by the first operator; the deletion waits for the next one.
     control_plane.kubectl("delete", names.PLURAL, "forged", "-n", namespace, "--wait=false")
     operator.start()

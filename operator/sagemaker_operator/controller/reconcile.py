@@ -255,9 +255,7 @@ async def delete(ports: Ports, resource: Resource, *, describe_stopping: bool = 
     client = ports.sagemaker(region)
     try:
         return await _stop(client, resource, region, describe_stopping=describe_stopping)
-    except errors.TransientError:
-        raise
-    except errors.PermanentError as error:
+    except errors.PermanentError as error:  # transient faults go up: the handler retries
         metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
         message = f"{error.message} ({error.code}); {WAY_OUT}"
         return _unsynced(resource, error.code, message, "StopRefused")
