@@ -11,9 +11,8 @@ API server's own answer for that identity) and with real requests where a resour
   namespace: its ServiceAccount cannot read a TrainingJob anywhere else.
 * The operator's ServiceAccount reads no ConfigMap, not even in its own namespace.
 
-The test control plane's controller manager runs no ClusterRole aggregation, so this module
-runs Kubernetes' own aggregation controller (``clusterrole-aggregation-controller`` of the
-same kube-controller-manager binary) beside it for its tests.
+The test control plane's controller manager runs Kubernetes' ClusterRole aggregation
+controller, so the built-in roles pick up the chart's aggregated rules as in a cluster.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ import pytest
 import yaml
 
 from sagemaker_operator import names
-from sagemaker_operator.devstack.controlplane import ControlPlane, free_port
+from sagemaker_operator.devstack.controlplane import ControlPlane
 from tests.controller.helpers import eventually, manifest
 from tests.helm.chart import Release, helm, install_chart
 
@@ -57,40 +56,6 @@ def allowed(plane: ControlPlane, who: str, checks: Sequence[Check]) -> list[Chec
 
 def forbidden(result: subprocess.CompletedProcess[str]) -> bool:
     return result.returncode != 0 and "forbidden" in result.stderr.lower()
-
-
-@pytest.fixture(scope="module")
-def aggregation(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """Kubernetes' ClusterRole aggregation controller, on the session's API server."""
-    log_path = tmp_path_factory.mktemp("aggregation") / "kube-controller-manager.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                str(control_plane.bin_dir / "kube-controller-manager"),
-                f"--kubeconfig={control_plane.kubeconfig}",
-                f"--authentication-kubeconfig={control_plane.kubeconfig}",
-                f"--authorization-kubeconfig={control_plane.kubeconfig}",
-                "--controllers=clusterrole-aggregation-controller",
-                "--leader-elect=false",
-                f"--secure-port={free_port()}",
-                "--bind-address=127.0.0.1",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        try:
-            yield
-            assert process.poll() is None, log_path.read_text(errors="replace")
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def _install(
@@ -159,7 +124,6 @@ def test_edit_and_admin_create_trainingjobs_but_never_write_status_or_policies(
     control_plane: ControlPlane,
     namespace: str,
     crd_installed: None,
-    aggregation: None,
     tenant_release: Release,
     role: str,
 ) -> None:
@@ -226,7 +190,6 @@ def test_edit_and_admin_create_trainingjobs_but_never_write_status_or_policies(
 def test_cluster_wide_edit_reads_policies_and_view_only_reads(
     control_plane: ControlPlane,
     namespace: str,
-    aggregation: None,
     tenant_release: Release,
 ) -> None:
     """Bound cluster-wide, `edit` and `view` may read policies (tenants see what governs

@@ -204,7 +204,7 @@ class ControlPlane:
                     f"--kubeconfig={self.kubeconfig}",
                     f"--authentication-kubeconfig={self.kubeconfig}",
                     f"--authorization-kubeconfig={self.kubeconfig}",
-                    "--controllers=namespace,garbagecollector",
+                    "--controllers=namespace,garbagecollector,clusterrole-aggregation-controller",
                     "--leader-elect=false",
                     f"--secure-port={free_port()}",
                     "--bind-address=127.0.0.1",
