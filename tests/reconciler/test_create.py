@@ -45,6 +45,8 @@ ADOPTABLE = described(
     AlgorithmSpecification={"TrainingImage": "img:1", "TrainingInputMode": "File"},
     OutputDataConfig={"S3OutputPath": "s3://team-a/out/"},
 )
+# Name and Region recorded before a CreateTrainingJob whose outcome is unknown: looked up.
+RECORDED = {"trainingJobName": JOB, "region": REGION, "phase": "Pending"}
 PENDING_JOB = {"phase": "InProgress", "Succeeded": ("Unknown", "InProgress")}
 
 
@@ -67,8 +69,8 @@ ROWS = [
     ),
     Row(
         "not found: created, with provenance tags",
-        answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+        answers={"create": [CREATED]},
+        calls=[REMEMBER, ("create", JOB)],
         expect={
             **PENDING_JOB,
             "trainingJobArn": ARN,
@@ -80,11 +82,21 @@ ROWS = [
         events=[("Normal", "Created")],
     ),
     Row(
+        "a name taken though this resource never sent a create: judged, not looked up first",
+        answers={
+            "create": [client_error("ResourceInUse", "Training job already exists")],
+            "describe": [described()],
+            "tags": [OURS],
+        },
+        calls=[REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        expect={"phase": "InProgress", "trainingJobArn": ARN},
+        events=[("Normal", "Adopted")],
+    ),
+    Row(
         "spec.region chooses the region's client",
         spec={**SPEC, "region": "eu-west-1"},
-        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        answers={"create": [CREATED]},
         calls=[
-            ("eu-west-1", "describe", JOB),
             ("kube", "remember", f"{JOB}@eu-west-1"),
             ("eu-west-1", "create", JOB),
         ],
@@ -94,9 +106,8 @@ ROWS = [
     Row(
         "spec.trainingJobName is the job's name",
         spec={**SPEC, "trainingJobName": "chosen"},
-        answers={"describe": [NOT_FOUND], "create": [CREATED]},
+        answers={"create": [CREATED]},
         calls=[
-            ("describe", "chosen"),
             ("kube", "remember", f"chosen@{REGION}"),
             ("create", "chosen"),
         ],
@@ -104,7 +115,7 @@ ROWS = [
         events=[("Normal", "Created")],
     ),
     Row(
-        "the name a refusal recorded is kept",
+        "the name a refusal recorded is kept (and looked up: a create may have gone)",
         status={"trainingJobName": "recorded", "region": REGION, "phase": "Pending"},
         answers={"describe": [NOT_FOUND], "create": [CREATED]},
         calls=[("describe", "recorded"), ("create", "recorded")],
@@ -134,8 +145,8 @@ ROWS = [
     Row(
         "governed, everything it names allowed: created",
         governance=governed(TEAM_A),
-        answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+        answers={"create": [CREATED]},
+        calls=[REMEMBER, ("create", JOB)],
         expect={"phase": "InProgress"},
         events=[("Normal", "Created")],
     ),
@@ -172,13 +183,12 @@ ROWS = [
     Row(
         "a spec that does not fit the model: refused before CreateTrainingJob",
         spec={**SPEC, "notAMember": 1},
-        answers={"describe": [NOT_FOUND]},
-        calls=[("describe", JOB)],
         expect=refused("InvalidSpec"),
         events=[("Warning", "InvalidSpec")],
     ),
     Row(
         "found with this resource's uid (a crash after create): adopted, no second create",
+        status=RECORDED,
         answers={"describe": [described("InProgress", "Downloading")], "tags": [OURS]},
         calls=[("describe", JOB), ("tags", ARN)],
         expect={"phase": "InProgress", "secondaryStatus": "Downloading", "trainingJobArn": ARN},
@@ -186,6 +196,7 @@ ROWS = [
     ),
     Row(
         "found ours and already completed while the operator was down",
+        status=RECORDED,
         answers={"describe": [described("Completed", "Completed")], "tags": [OURS]},
         calls=[("describe", JOB), ("tags", ARN)],
         expect={"phase": "Completed", "Succeeded": ("True", "Completed")},
@@ -193,6 +204,7 @@ ROWS = [
     ),
     Row(
         "found another resource's job: NameConflict that does not say whose",
+        status=RECORDED,
         answers={"describe": [described()], "tags": [THEIRS]},
         calls=[("describe", JOB), ("tags", ARN)],
         expect=refused("NameConflict"),
@@ -201,6 +213,7 @@ ROWS = [
     ),
     Row(
         "found a job without provenance: NameConflict",
+        status=RECORDED,
         answers={"describe": [described()], "tags": [{}]},
         calls=[("describe", JOB), ("tags", ARN)],
         expect=refused("NameConflict"),
@@ -208,6 +221,7 @@ ROWS = [
     ),
     Row(
         "adopt a job nobody owns, the policy allows adoption and the job: tagged and tracked",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         governance=governed(TEAM_A, allow_adoption=True),
         answers={"describe": [ADOPTABLE], "tags": [{}], "add_tags": [{}]},
@@ -218,6 +232,7 @@ ROWS = [
     ),
     Row(
         "adopt, but no policy governs the namespace: adoption is off by default",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         answers={"describe": [ADOPTABLE], "tags": [{}]},
         calls=[("describe", JOB), ("tags", ARN)],
@@ -226,6 +241,7 @@ ROWS = [
     ),
     Row(
         "adopt, the policy does not allow adoption",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         governance=governed(TEAM_A),
         answers={"describe": [ADOPTABLE], "tags": [{}]},
@@ -235,6 +251,7 @@ ROWS = [
     ),
     Row(
         "adopt a job whose own role the policy refuses: refused, never tagged",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         governance=governed(TEAM_A, allow_adoption=True),
         answers={
@@ -247,6 +264,7 @@ ROWS = [
     ),
     Row(
         "adopt another resource's job: NameConflict that does not say whose",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         governance=governed(TEAM_A, allow_adoption=True),
         answers={"describe": [ADOPTABLE], "tags": [THEIRS]},
@@ -257,6 +275,7 @@ ROWS = [
     ),
     Row(
         "adopt annotation other than 'true' does not adopt",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "yes"},
         answers={"describe": [described()], "tags": [{}]},
         calls=[("describe", JOB), ("tags", ARN)],
@@ -266,39 +285,39 @@ ROWS = [
     Row(
         "ResourceInUse race, the racer was this resource: adopted",
         answers={
-            "describe": [NOT_FOUND, described()],
+            "describe": [described()],
             "create": [client_error("ResourceInUse", "Training job already exists")],
             "tags": [OURS],
         },
-        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        calls=[REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
         expect={"phase": "InProgress", "trainingJobArn": ARN},
         events=[("Normal", "Adopted")],
     ),
     Row(
         "ResourceInUse race, the racer was someone else: NameConflict",
         answers={
-            "describe": [NOT_FOUND, described()],
+            "describe": [described()],
             "create": [client_error("ResourceInUse", "Training job already exists")],
             "tags": [THEIRS],
         },
-        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
+        calls=[REMEMBER, ("create", JOB), ("describe", JOB), ("tags", ARN)],
         expect=refused("NameConflict"),
         events=[("Warning", "NameConflict")],
     ),
     Row(
         "ResourceInUse, then gone again: retried later",
         answers={
-            "describe": [NOT_FOUND, NOT_FOUND],
+            "describe": [NOT_FOUND],
             "create": [client_error("ResourceInUse", "Training job already exists")],
         },
-        calls=[("describe", JOB), REMEMBER, ("create", JOB), ("describe", JOB)],
+        calls=[REMEMBER, ("create", JOB), ("describe", JOB)],
         raises=(errors.TransientError, "ResourceInUse"),
     ),
     *(
         Row(
             f"create refused permanently ({code}): Failed with SageMaker's words",
-            answers={"describe": [NOT_FOUND], "create": [client_error(code, message)]},
-            calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+            answers={"create": [client_error(code, message)]},
+            calls=[REMEMBER, ("create", JOB)],
             expect=refused(code, message),
             events=[("Warning", code)],
         )
@@ -311,16 +330,16 @@ ROWS = [
     ),
     Row(
         "botocore refuses the request before sending it: Failed",
-        answers={"describe": [NOT_FOUND], "create": [ParamValidationError(report="bad")]},
-        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+        answers={"create": [ParamValidationError(report="bad")]},
+        calls=[REMEMBER, ("create", JOB)],
         expect=refused("ValidationException"),
         events=[("Warning", "ValidationException")],
     ),
     *(
         Row(
             f"create {label}: retried, nothing written",
-            answers={"describe": [NOT_FOUND], "create": [answer]},
-            calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+            answers={"create": [answer]},
+            calls=[REMEMBER, ("create", JOB)],
             raises=raises,
         )
         for label, answer, raises in [
@@ -338,6 +357,7 @@ ROWS = [
     *(
         Row(
             f"look-up {label}: retried before any create",
+            status=RECORDED,
             answers={"describe": [answer]},
             calls=[("describe", JOB)],
             raises=raises,
@@ -359,12 +379,14 @@ ROWS = [
     ),
     Row(
         "tags throttled while claiming a found job: retried",
+        status=RECORDED,
         answers={"describe": [described()], "tags": [THROTTLED]},
         calls=[("describe", JOB), ("tags", ARN)],
         raises=(errors.ThrottlingError, "ThrottlingException"),
     ),
     Row(
         "adopting, AddTags refused: the refusal is permanent, not swallowed",
+        status=RECORDED,
         annotations={reconcile.ADOPT_ANNOTATION: "true"},
         governance=governed(TEAM_A, allow_adoption=True),
         answers={
@@ -387,8 +409,8 @@ async def test_the_create_request_carries_the_spec_and_provenance() -> None:
     row = Row(
         "request",
         spec={**SPEC, "tags": [{"key": "team", "value": "a"}]},
-        answers={"describe": [NOT_FOUND], "create": [CREATED]},
-        calls=[("describe", JOB), REMEMBER, ("create", JOB)],
+        answers={"create": [CREATED]},
+        calls=[REMEMBER, ("create", JOB)],
         expect={"trainingJobArn": ARN},
         events=[("Normal", "Created")],
     )

@@ -86,8 +86,13 @@ async def create(ports: Ports, resource: Resource) -> Outcome:
         return _refuse(resource, refusal.reason, refusal.message, region)
 
     client = ports.sagemaker(region)
-    # Look up first: a crash between CreateTrainingJob and the status write left a job behind.
-    existing = await _describe(client, job_name)
+    # Look up first where a create may have gone before: name and region are recorded before
+    # every CreateTrainingJob, so a crash or a lost answer since left them in status. A
+    # resource without them never reached SageMaker; if its name is taken all the same (an
+    # older operator's crash, another's job), CreateTrainingJob says ResourceInUse and the
+    # job is judged below, so the look-up's Describe would only cost budget.
+    attempted = bool(resource.status.get("trainingJobName"))
+    existing = await _describe(client, job_name) if attempted else None
     if existing is None:
         try:
             request = requests.create_request(
