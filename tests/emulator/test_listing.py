@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from sagemaker_operator.emulator import testing
 from tests.emulator.jobs import error_of, request, wait_for, wait_status
+from tests.emulator.process import command
+from tests.plugins.emulator import client_for
 
 NAMES = ["alpha-1", "beta-2", "Gamma-3", "delta-4", "epsilon-5"]
 LONG = {"duration-seconds": "1e6"}
@@ -191,3 +195,74 @@ def test_training_plan_filter_matches_no_emulated_job(
 
 def test_an_empty_account_lists_nothing(sagemaker_client: Any) -> None:
     assert sagemaker_client.list_training_jobs()["TrainingJobSummaries"] == []
+
+
+# -- an account with a past, and the filters SageMaker applies after reading a page ---------
+
+
+def test_last_modified_after_is_applied_after_reading_each_page(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    """aws/aws-cli#7596, aws/aws-sdk#486: pages of nothing, each with a token, to the end."""
+    sagemaker_emulator.admin.seed_history(250)
+    recent = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    pages = walk(sagemaker_client, LastModifiedTimeAfter=recent, MaxResults=100)
+    assert [len(p["TrainingJobSummaries"]) for p in pages] == [0, 0, 0]
+    assert ["NextToken" in p for p in pages] == [True, True, False]
+
+
+def test_name_contains_is_applied_after_reading_each_page(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    """boto3#3347, sagemaker-python-sdk#4410: NameContains also pages through everything."""
+    sagemaker_emulator.admin.seed_history(150)
+    sagemaker_client.create_training_job(**request("needle-1"))
+    pages = walk(sagemaker_client, NameContains="NEEDLE", MaxResults=100)
+    assert [names(p) for p in pages] == [[], ["needle-1"]]
+
+
+def test_creation_time_after_bounds_the_scan(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    """aws/aws-sdk-net#926: CreationTimeAfter filters as expected; the past is not read."""
+    sagemaker_emulator.admin.seed_history(500)
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+    for i in range(3):
+        sagemaker_client.create_training_job(**request(f"new-{i}"))
+    pages = walk(sagemaker_client, CreationTimeAfter=before, MaxResults=100)
+    assert [names(p) for p in pages] == [["new-0", "new-1", "new-2"]]
+    recent = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    both = walk(sagemaker_client, CreationTimeAfter=before, LastModifiedTimeAfter=recent)
+    assert sum(len(p["TrainingJobSummaries"]) for p in both) == 3
+
+
+def test_seeded_history_is_finished_untagged_and_older_than_now(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    assert sagemaker_emulator.admin.seed_history(120) == 120
+    summaries = [
+        s for p in walk(sagemaker_client, MaxResults=100) for s in p["TrainingJobSummaries"]
+    ]
+    assert len(summaries) == 120
+    created = [s["CreationTime"] for s in summaries]
+    assert created == sorted(created)
+    assert max(s["LastModifiedTime"] for s in summaries) < datetime.datetime.now(datetime.UTC)
+    statuses = {s["TrainingJobStatus"] for s in summaries}
+    assert statuses == {"Completed", "Failed", "Stopped"}
+    failed = next(s for s in summaries if s["TrainingJobStatus"] == "Failed")
+    described = sagemaker_client.describe_training_job(TrainingJobName=failed["TrainingJobName"])
+    assert described["FailureReason"].startswith("AlgorithmError")
+    assert sagemaker_client.list_tags(ResourceArn=failed["TrainingJobArn"])["Tags"] == []
+    # Seeding again adds new names, never replaces the old ones.
+    assert sagemaker_emulator.admin.seed_history(5) == 5
+    assert (
+        sum(len(p["TrainingJobSummaries"]) for p in walk(sagemaker_client, MaxResults=100)) == 125
+    )
+
+
+def test_the_history_flag_seeds_the_default_region(tmp_path: Path) -> None:
+    with command(tmp_path / "emulator.log", "--history=230", "--region=eu-west-1") as url:
+        client = client_for(url, region="eu-west-1")
+        pages = walk(client, MaxResults=100)
+        assert [len(p["TrainingJobSummaries"]) for p in pages] == [100, 100, 30]
+        assert client_for(url).list_training_jobs()["TrainingJobSummaries"] == []

@@ -105,6 +105,14 @@ def _fraction_option(flag: str, help: str) -> Callable[[FC], FC]:
 )
 @click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
 @click.option(
+    "--history",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed this many finished jobs from the last 90 days in --region: an account with a "
+    "past, which every unbounded ListTrainingJobs walks through.",
+)
+@click.option(
     "--admin/--no-admin",
     default=False,
     show_default=True,
@@ -128,6 +136,7 @@ def emulator(
     lost_response_operations: tuple[str, ...],
     lost_response_mode: faults.LostMode,
     seed: int | None,
+    history: int,
     admin: bool,
     verbose: bool,
 ) -> None:
@@ -163,6 +172,7 @@ def emulator(
         state_file=state_file,
         faults=fault_settings,
         admin=admin,
+        history=history,
     )
     logging.getLogger(__name__).info(
         "Faults: %s", json.dumps(fault_settings.model_dump(by_alias=True))

@@ -1,10 +1,17 @@
 """ListTrainingJobs: filters, sorting and paging, with the quirks clients must survive.
 
-The service, as observed (``/work/shared/notes/sagemaker-api.md``), reads up to
-``MaxResults`` jobs matching the time and name filters, *then* drops those whose status does
-not match ``StatusEquals`` (likewise ``WarmPoolStatusEquals``). A filtered page can
-therefore be short, or empty while still carrying a ``NextToken``; a client that stops at the
-first empty page misses jobs. The emulator does the same, on purpose.
+What each filter does, as AWS documents it or as its users report it (docs/emulator.md has
+the sources):
+
+- ``CreationTimeAfter`` / ``CreationTimeBefore`` bound the scan: the service reads only jobs
+  created in the window, so they are what keeps a listing cheap on an account with a past.
+- Everything else is applied to a page *after* it is read: the service reads up to
+  ``MaxResults`` jobs of the window in sort order, then drops those failing
+  ``LastModifiedTime*``, ``NameContains``, ``StatusEquals`` or ``WarmPoolStatusEquals``. A
+  page can therefore be short, or empty while still carrying a ``NextToken``, all the way to
+  the end of the account's history; a client that stops at the first empty page misses
+  jobs, and one that filters only by ``LastModifiedTimeAfter`` pays a page per 100 jobs the
+  account ever ran in the region.
 
 Defaults as documented by AWS: ``SortBy=CreationTime``, ``SortOrder=Ascending``;
 ``MaxResults`` defaults to 10. Time filters are strict (``After`` means later than).
@@ -33,6 +40,7 @@ DEFAULT_MAX_RESULTS: Final = 10
 SortKey = tuple[Any, ...]
 StatusOf = Callable[[store.Job, float], tuple[lifecycle.Snapshot, str]]
 SummaryOf = Callable[[store.Job, float], dict[str, Any]]
+Present = Callable[[store.Job, float], bool]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,54 +92,95 @@ def page(
     now: float,
     status_of: StatusOf,
     summary_of: SummaryOf,
+    present: Present = lambda job, now: True,
 ) -> dict[str, Any]:
-    """One page of ``TrainingJobSummaries`` and, unless this is the end, a ``NextToken``."""
-    candidates: list[tuple[SortKey, store.Job]] = []
-    for job in jobs:
-        if query.created_after is not None and not job.created > query.created_after:
-            continue
-        if query.created_before is not None and not job.created < query.created_before:
-            continue
-        if query.name_contains is not None and query.name_contains not in job.name.lower():
-            continue
-        if query.modified_after is not None or query.modified_before is not None:
-            modified = summary_of(job, now)["LastModifiedTime"]
-            if query.modified_after is not None and not modified > query.modified_after:
-                continue
-            if query.modified_before is not None and not modified < query.modified_before:
-                continue
-        candidates.append((_sort_key(query, job, now, status_of), job))
-    candidates.sort(key=lambda pair: pair[0], reverse=query.descending)
-    keys = [key for key, _ in candidates]
+    """One page of ``TrainingJobSummaries`` and, unless this is the end, a ``NextToken``.
+
+    ``jobs`` is the region's jobs in any order; ``present`` says whether one still exists
+    (a deleted job lingers while ``Deleting``), asked only of the jobs a page reads.
+    """
+    # The creation-time window bounds the scan; sorting an already sorted list is linear.
+    by_creation = sorted(jobs, key=_creation_key)
+    low = 0
+    if query.created_after is not None:
+        low = bisect.bisect_right(by_creation, query.created_after, key=_created)
+    high = len(by_creation)
+    if query.created_before is not None:
+        high = bisect.bisect_left(by_creation, query.created_before, key=_created)
+    window = by_creation[low:high]
+    if query.sort_by == "CreationTime":
+        ordered = window[::-1] if query.descending else window
+    else:
+        ordered = sorted(
+            window, key=lambda job: _sort_key(query, job, now, status_of), reverse=query.descending
+        )
 
     start = 0
     fingerprint = query.fingerprint()
     if query.token is not None:
-        after = _decode(query.token, fingerprint)
-        # The first job whose key sorts after the cursor, in the query's direction.
-        if query.descending:
-            start = len(keys) - bisect.bisect_left(keys[::-1], after)
-        else:
-            start = bisect.bisect_right(keys, after)
-    read = candidates[start : start + query.max_results]
+        start = _after(ordered, _decode(query.token, fingerprint), query, now, status_of)
+    read: list[store.Job] = []
+    position = start
+    while position < len(ordered) and len(read) < query.max_results:
+        job = ordered[position]
+        position += 1
+        if present(job, now):
+            read.append(job)
 
-    summaries = []
-    for _, job in read:
-        summary = summary_of(job, now)
-        if query.status is not None and summary["TrainingJobStatus"] != query.status:
-            continue
-        if query.warm_pool_status is not None and (
-            summary.get("WarmPoolStatus", {}).get("Status") != query.warm_pool_status
-        ):
-            continue
-        if query.training_plan_arn is not None:
-            continue  # training plans are not emulated: no job runs on one
-        summaries.append(summary)
-
+    summaries = [summary for job in read if _matches(query, summary := summary_of(job, now))]
     out: dict[str, Any] = {"TrainingJobSummaries": summaries}
-    if start + query.max_results < len(candidates):
-        out["NextToken"] = _encode(read[-1][0], fingerprint)
+    if position < len(ordered) and read:
+        out["NextToken"] = _encode(_sort_key(query, read[-1], now, status_of), fingerprint)
     return out
+
+
+def _matches(query: Query, summary: dict[str, Any]) -> bool:
+    """The filters SageMaker applies to a page after reading it."""
+    modified = summary["LastModifiedTime"]
+    if query.modified_after is not None and not modified > query.modified_after:
+        return False
+    if query.modified_before is not None and not modified < query.modified_before:
+        return False
+    name = str(summary["TrainingJobName"]).lower()
+    if query.name_contains is not None and query.name_contains not in name:
+        return False
+    if query.status is not None and summary["TrainingJobStatus"] != query.status:
+        return False
+    if query.warm_pool_status is not None and (
+        summary.get("WarmPoolStatus", {}).get("Status") != query.warm_pool_status
+    ):
+        return False
+    # Training plans are not emulated: no job runs on one.
+    return query.training_plan_arn is None
+
+
+def _after(
+    ordered: Sequence[store.Job], cursor: SortKey, query: Query, now: float, status_of: StatusOf
+) -> int:
+    """The position of the first job whose key sorts after the cursor, in the query's order."""
+
+    def key(job: store.Job) -> SortKey:
+        return _sort_key(query, job, now, status_of)
+
+    if query.descending:
+        # Keys fall along the list: the first one below the cursor.
+        low, high = 0, len(ordered)
+        while low < high:
+            middle = (low + high) // 2
+            if key(ordered[middle]) >= cursor:
+                low = middle + 1
+            else:
+                high = middle
+        return low
+    return bisect.bisect_right(ordered, cursor, key=key)
+
+
+def _created(job: store.Job) -> float:
+    return job.created
+
+
+def _creation_key(job: store.Job) -> SortKey:
+    return (job.created, job.name)
 
 
 def _sort_key(query: Query, job: store.Job, now: float, status_of: StatusOf) -> SortKey:

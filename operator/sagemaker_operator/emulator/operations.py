@@ -292,8 +292,12 @@ class Service:
 
     def list(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         query = listing.Query.from_request(params)
-        jobs = [job for job in self.store.jobs(region) if self._find(region, job.name, now)]
-        return listing.page(query, jobs, now, self.status, self.summary)
+        return listing.page(
+            query, self.store.jobs(region), now, self.status, self.summary, self._present
+        )
+
+    def _present(self, job: store.Job, now: float) -> bool:
+        return self._find(job.region, job.name, now) is not None
 
     def stop(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         job = self._job(region, params["TrainingJobName"], now)

@@ -21,6 +21,8 @@ refused with 403: a web page the user visits cannot reach ``127.0.0.1`` with a "
                                    faults (``{"jobs": false}`` etc. keeps a part)
 ``POST /_emulator/finish-training`` end the Training phase of every job now training in a
                                    region, in creation order, spread over ``spreadSeconds``
+``POST /_emulator/history``        seed ``{"count": n, "region": r}`` finished jobs from
+                                   before now (:mod:`.history`); answers how many were added
 
 The SageMaker API itself (``POST /``) needs an ``X-Amz-Target`` header, which no browser
 sends cross-origin without a CORS preflight that this server never grants.
@@ -43,6 +45,7 @@ from botocore.model import OperationModel, ServiceModel
 from sagemaker_operator.emulator import (
     counters,
     faults,
+    history,
     lifecycle,
     operations,
     protocol,
@@ -57,6 +60,7 @@ ADMIN: Final = "/_emulator"
 # The counters' outcome of an applied call whose answer was lost.
 LOST_RESPONSE: Final = "LostResponse"
 JSON: Final = "application/json"
+MAX_HISTORY: Final = 1_000_000
 
 
 def load_model() -> ServiceModel:
@@ -84,6 +88,9 @@ class Emulator:
         self._operations: dict[str, OperationModel] = {
             name: self.model.operation_model(name) for name in self.service.handlers
         }
+        self._seeded: dict[str, int] = {}  # history jobs seeded so far, per region
+        if config.history:
+            self.seed_history(config.region, config.history)
 
     async def call(
         self, target: str | None, body: bytes, authorization: str | None
@@ -155,9 +162,17 @@ class Emulator:
             self.store.put(job)
         return len(training)
 
+    def seed_history(self, region: str, count: int) -> int:
+        """Add ``count`` finished jobs from before now to ``region`` (:mod:`.history`)."""
+        first = self._seeded.get(region, 0)
+        jobs = history.past_jobs(region, count, self.clock(), self.service.arn, first=first)
+        self._seeded[region] = first + count
+        return self.store.seed(jobs)
+
     def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
         if jobs:
             self.store.clear()
+            self._seeded.clear()
         if counters:
             self.counters.reset()
         if faults:
@@ -265,6 +280,16 @@ async def _finish_training(request: web.Request) -> web.Response:
     return web.json_response({"jobs": emulator.finish_training(region, spread)})
 
 
+async def _seed_history(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    body = await _json_object(request)
+    count = body.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_HISTORY:
+        raise web.HTTPBadRequest(text=f"count must be a whole number from 0 to {MAX_HISTORY}.")
+    region = str(body.get("region", emulator.config.region))
+    return web.json_response({"jobs": emulator.seed_history(region, count)})
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
@@ -288,6 +313,7 @@ def make_app(emulator: Emulator) -> web.Application:
         app.router.add_get(f"{ADMIN}/counters", _admin_only(_get_counters))
         app.router.add_post(f"{ADMIN}/reset", _admin_only(_reset))
         app.router.add_post(f"{ADMIN}/finish-training", _admin_only(_finish_training))
+        app.router.add_post(f"{ADMIN}/history", _admin_only(_seed_history))
 
     async def close(_: web.Application) -> None:
         emulator.close()

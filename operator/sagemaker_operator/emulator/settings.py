@@ -49,3 +49,4 @@ class Settings:
     # The admin endpoint changes faults, forgets jobs and reads counters: off unless asked for
     # (``--admin``), and then refused to browsers (see :mod:`.server`).
     admin: bool = False
+    history: int = 0  # finished jobs seeded in ``region`` before start (see :mod:`.history`)

@@ -103,6 +103,16 @@ class Store:
         self._jobs[job.key] = job
         self._write({"put": job.to_json()})
 
+    def seed(self, jobs: list[Job]) -> int:
+        """Add jobs that are not journalled (a seeded past, see :mod:`.history`); names
+        already taken keep their job. Returns how many were added."""
+        added = 0
+        for job in jobs:
+            if job.key not in self._jobs:
+                self._jobs[job.key] = job
+                added += 1
+        return added
+
     def forget(self, key: Key) -> None:
         if self._jobs.pop(key, None) is not None:
             self._write({"forget": list(key)})
