@@ -324,6 +324,17 @@ def poller_pages(metrics: dict[str, float]) -> dict[str, float]:
     return found
 
 
+def owed_describes(metrics: dict[str, float]) -> float:
+    """Jobs shown from a summary that still owe a Describe, over every region (NaN: none
+    reported yet)."""
+    found = [
+        value
+        for key, value in metrics.items()
+        if key.startswith("sagemaker_operator_poller_owed_describes{")
+    ]
+    return sum(found) if found else float("nan")
+
+
 def poller_cycles(metrics: dict[str, float]) -> dict[str, float]:
     """The poller's cycle-time histogram, summed over regions: count, sum, and cumulative
     counts per bucket bound ("le")."""

@@ -56,7 +56,11 @@ class Settings(BaseSettings):
         10.0, gt=0, description="How often each region's poller lists recently modified jobs."
     )
     full_sweep_interval_seconds: float = Field(
-        600.0, gt=0, description="How often every owned, non-terminal job is described anyway."
+        600.0,
+        gt=0,
+        description="How often a poller lists its whole creation window without "
+        "LastModifiedTimeAfter: running jobs it no longer shows are described, and the oldest "
+        "may move to a Describe per cycle where that costs fewer List pages.",
     )
     clock_skew_seconds: float = Field(
         60.0, ge=0, description="Overlap added to LastModifiedTimeAfter against clock skew."

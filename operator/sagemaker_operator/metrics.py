@@ -44,6 +44,11 @@ POLLER_PAGES = Counter(
     "ListTrainingJobs pages read by the pollers, by sweep kind (recent, full).",
     ["region", "sweep"],
 )
+POLLER_OWED = Gauge(
+    "sagemaker_operator_poller_owed_describes",
+    "Running jobs shown from a ListTrainingJobs summary that still owe a full Describe.",
+    ["region"],
+)
 POLLER_CYCLE = Histogram(
     "sagemaker_operator_poller_cycle_seconds",
     "How long a poller cycle took (list, describe, status writes), by region; above the poll "

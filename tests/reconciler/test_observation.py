@@ -6,6 +6,7 @@ the real client raises (botocore's exceptions through ``errors.classify``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping
@@ -23,13 +24,19 @@ T0 = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
 DENIED = client_error("AccessDeniedException", "not authorized")
 
 
-def summary(name: str, secondary: str, minute: int) -> dict[str, Any]:
+def summary(name: str, secondary: str, minute: int, status: str = "InProgress") -> dict[str, Any]:
     return {
         "TrainingJobName": name,
-        "TrainingJobStatus": "InProgress",
+        "TrainingJobArn": f"arn:{name}",
+        "TrainingJobStatus": status,
         "SecondaryStatus": secondary,
         "LastModifiedTime": T0 + datetime.timedelta(minutes=minute),
     }
+
+
+def ended(name: str, minute: int) -> dict[str, Any]:
+    """The summary of a job that completed: only a Describe tells its outputs."""
+    return summary(name, "Completed", minute, status="Completed")
 
 
 def page(*summaries: dict[str, Any], token: str | None = None) -> dict[str, Any]:
@@ -42,9 +49,11 @@ class FakeListing:
     descriptions: dict[str, list[Any]] = field(default_factory=dict)
     region: str = REGION
     calls: list[tuple[str, str]] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
 
     async def list_page(self, **params: Any) -> Mapping[str, Any]:
         self.calls.append(("list", str(params.get("NextToken", ""))))
+        self.params.append(params)
         return self._answer(self.pages.pop(0))
 
     async def describe(self, job_name: str) -> Mapping[str, Any]:
@@ -59,7 +68,9 @@ class FakeListing:
         return result
 
 
-def job(uid: str, name: str, secondary: str = "Training") -> owned.OwnedJob | None:
+def job(
+    uid: str, name: str, secondary: str = "Training", created: str | None = None
+) -> owned.OwnedJob | None:
     status = {
         "trainingJobName": name,
         "trainingJobArn": f"arn:{name}",
@@ -68,6 +79,8 @@ def job(uid: str, name: str, secondary: str = "Training") -> owned.OwnedJob | No
         "trainingJobStatus": "InProgress",
         "secondaryStatus": secondary,
         "lastModifiedTime": "2026-12-01T10:00:00Z",
+        **({"creationTime": created} if created else {}),
+        "secondaryStatusTransitions": [{"status": secondary}],  # a Describe wrote it
     }
     meta = {"generation": 1, "creationTimestamp": "2026-12-01T09:00:00Z"}
     return owned.record_of(namespace="ns", name=uid, uid=uid, meta=meta, status=status)
@@ -76,12 +89,15 @@ def job(uid: str, name: str, secondary: str = "Training") -> owned.OwnedJob | No
 @dataclass
 class Applied:
     seen: list[tuple[str, str | None]] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # "summary" or "described", per write
     fail_for: set[str] = field(default_factory=set)
 
     async def __call__(self, job: owned.OwnedJob, description: Mapping[str, Any] | None) -> None:
         if job.uid in self.fail_for:
             raise RuntimeError("429 from the API server")
         self.seen.append((job.uid, None if description is None else description["SecondaryStatus"]))
+        full = description is None or "TrainingTimeInSeconds" in description
+        self.kinds.append("described" if full else "summary")
 
 
 def poller(
@@ -105,23 +121,73 @@ def poller(
     return made, applied
 
 
-def described(name: str, secondary: str) -> dict[str, Any]:
+def described(name: str, secondary: str, status: str | None = None) -> dict[str, Any]:
     return {
         "TrainingJobName": name,
-        "TrainingJobStatus": "InProgress",
+        "TrainingJobArn": f"arn:{name}",
+        "TrainingJobStatus": status or ("Completed" if secondary == "Completed" else "InProgress"),
         "SecondaryStatus": secondary,
+        "TrainingTimeInSeconds": 60,  # a member only a Describe has
     }
 
 
 async def test_only_changed_jobs_are_described() -> None:
     listing = FakeListing(
-        [page(summary("a", "Uploading", 5), summary("b", "Training", 0))],
-        {"a": [described("a", "Uploading")]},
+        [page(ended("a", 5), summary("b", "Training", 0))],
+        {"a": [described("a", "Completed")]},
     )
     made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
     assert await made.cycle() == 1
     assert listing.calls == [("list", ""), ("describe", "a")]
-    assert applied.seen == [("ua", "Uploading")]
+    assert applied.seen == [("ua", "Completed")]
+    assert applied.kinds == ["described"]
+
+
+async def test_a_job_in_progress_is_shown_from_its_summary_then_described() -> None:
+    listing = FakeListing(
+        [page(summary("a", "Downloading", 5))], {"a": [described("a", "Downloading")]}
+    )
+    made, applied = poller(listing, job("ua", "a", "Starting"))
+    assert await made.cycle() == 1
+    # The summary is written first (no call), then the owed Describe completes the status.
+    assert applied.seen == [("ua", "Downloading"), ("ua", "Downloading")]
+    assert applied.kinds == ["summary", "described"]
+    assert listing.calls == [("list", ""), ("describe", "a")]
+
+
+async def test_an_owed_describe_waits_for_a_cycle_with_time_left() -> None:
+    listing = FakeListing(
+        [page(summary("a", "Downloading", 5))], {"a": [THROTTLED, described("a", "Downloading")]}
+    )
+    made, applied = poller(listing, job("ua", "a", "Starting"))
+    await made.cycle()
+    assert applied.kinds == ["summary"]  # the Describe was throttled: still owed
+    listing.pages = [page()]
+    await made.cycle()
+    assert applied.kinds == ["summary", "described"]
+    assert listing.calls[-1] == ("describe", "a")
+
+
+async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:
+    shown = job("ua", "a", "Downloading")
+    assert shown is not None
+    from_summary = dataclasses.replace(
+        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
+    )
+    listing = FakeListing([page(), page()], {"a": [described("a", "Downloading")]})
+    made, applied = poller(listing, from_summary)
+    await made.cycle()
+    assert applied.kinds == ["described"]
+    await made.cycle()  # paid: not owed again
+    assert listing.calls == [("list", ""), ("describe", "a"), ("list", "")]
+
+
+async def test_a_job_that_ended_is_described_before_anything_is_written() -> None:
+    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED]})
+    made, applied = poller(listing, job("ua", "a"))
+    with pytest.raises(errors.ThrottlingError):
+        await made.cycle()
+    assert applied.seen == []  # no Completed without its outputs
 
 
 async def test_nothing_running_costs_no_call() -> None:
@@ -131,32 +197,55 @@ async def test_nothing_running_costs_no_call() -> None:
     assert listing.calls == []
 
 
+async def test_the_listing_starts_at_the_oldest_running_job_never_the_account_past() -> None:
+    listing = FakeListing([page(), page()])
+    made, _ = poller(
+        listing,
+        job("ua", "a", created="2026-12-01T09:30:00Z"),
+        job("ub", "b", created="2026-12-01T09:10:00Z"),
+        job("uc", "c"),  # never described: its resource's creation bounds it
+    )
+    await made.cycle()
+    (params,) = listing.params
+    assert params["CreationTimeAfter"] == datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
+    assert (params["SortBy"], params["SortOrder"]) == ("CreationTime", "Ascending")
+    assert "LastModifiedTimeAfter" in params  # a recent cycle; filtered after each page
+    listing.descriptions["b"] = [described("b", "Training")]  # the sweep did not see it
+    made_full, _ = poller(listing, job("ub", "b", created="2026-12-01T09:10:00Z"), full=True)
+    await made_full.cycle()
+    assert listing.params[-1]["CreationTimeAfter"] == datetime.datetime(
+        2026, 12, 1, 9, 10, tzinfo=datetime.UTC
+    )
+    assert "LastModifiedTimeAfter" not in listing.params[-1]  # the sweep reads every summary
+
+
 async def test_a_throttled_page_is_retried_where_it_failed() -> None:
     listing = FakeListing(
-        [page(summary("a", "Uploading", 5), token="p2"), THROTTLED, page(summary("b", "Done", 6))],
-        {"a": [described("a", "Uploading")], "b": [described("b", "Done")]},
+        [page(ended("a", 5), token="p2"), THROTTLED, page(ended("b", 6))],
+        {"a": [described("a", "Completed")], "b": [described("b", "Completed")]},
     )
     made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
     assert await made.cycle() == 2
     lists = [call for call in listing.calls if call[0] == "list"]
     assert lists == [("list", ""), ("list", "p2"), ("list", "p2")]  # page 1 read once
-    assert sorted(applied.seen) == [("ua", "Uploading"), ("ub", "Done")]
+    assert sorted(applied.seen) == [("ua", "Completed"), ("ub", "Completed")]
 
 
 async def test_a_page_that_keeps_failing_keeps_what_earlier_pages_found() -> None:
     attempts = observation.PAGE_ATTEMPTS
     listing = FakeListing(
-        [page(summary("a", "Uploading", 5), token="p2"), *[THROTTLED] * attempts],
-        {"a": [described("a", "Uploading")]},
+        [page(ended("a", 5), token="p2"), *[THROTTLED] * attempts],
+        {"a": [described("a", "Completed")]},
     )
     made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
     with pytest.raises(errors.ThrottlingError):
         await made.cycle()
-    assert applied.seen == [("ua", "Uploading")]  # page 1's change is not thrown away
+    assert applied.seen == [("ua", "Completed")]  # page 1's change is not thrown away
     # The window did not move: the next cycle lists from the same start again.
     listing.pages = [page()]
     assert await made.cycle() == 0
     assert listing.calls[-1] == ("list", "")
+    assert listing.params[-1]["LastModifiedTimeAfter"] == listing.params[0]["LastModifiedTimeAfter"]
 
 
 async def test_the_full_sweep_describes_vanished_jobs() -> None:
@@ -169,17 +258,17 @@ async def test_the_full_sweep_describes_vanished_jobs() -> None:
 
 async def test_one_jobs_refused_describe_costs_only_that_job() -> None:
     listing = FakeListing(
-        [page(summary("a", "Uploading", 5), summary("b", "Uploading", 5))],
-        {"a": [DENIED], "b": [described("b", "Uploading")]},
+        [page(ended("a", 5), ended("b", 5))],
+        {"a": [DENIED], "b": [described("b", "Completed")]},
     )
     made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
     assert await made.cycle() == 2
-    assert applied.seen == [("ub", "Uploading")]
+    assert applied.seen == [("ub", "Completed")]
     # The refused job stays uncovered: the next window reaches back to it and describes again.
-    listing.pages = [page(summary("a", "Uploading", 5))]
-    listing.descriptions["a"] = [described("a", "Uploading")]
+    listing.pages = [page(ended("a", 5))]
+    listing.descriptions["a"] = [described("a", "Completed")]
     await made.cycle()
-    assert applied.seen[-1] == ("ua", "Uploading")
+    assert applied.seen[-1] == ("ua", "Completed")
 
 
 async def test_a_failed_status_write_is_retried_next_cycle() -> None:
@@ -190,16 +279,15 @@ async def test_a_failed_status_write_is_retried_next_cycle() -> None:
     made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
     applied.fail_for = {"ua"}
     await made.cycle()
-    assert applied.seen == [("ub", "Uploading")]
+    assert applied.seen == [("ub", "Uploading"), ("ub", "Uploading")]
     applied.fail_for = set()
     listing.pages = [page(summary("a", "Uploading", 5))]
-    listing.descriptions["a"] = [described("a", "Uploading")]
     await made.cycle()
-    assert applied.seen[-1] == ("ua", "Uploading")
+    assert ("ua", "Uploading") in applied.seen
 
 
 async def test_when_every_describe_fails_the_cycle_fails() -> None:
-    listing = FakeListing([page(summary("a", "Uploading", 5))], {"a": [THROTTLED]})
+    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED]})
     made, _ = poller(listing, job("ua", "a"))
     with pytest.raises(errors.ThrottlingError):
         await made.cycle()
@@ -207,12 +295,60 @@ async def test_when_every_describe_fails_the_cycle_fails() -> None:
 
 async def test_two_resources_naming_one_job_are_each_judged() -> None:
     listing = FakeListing(
-        [page(summary("a", "Uploading", 5))],
-        {"a": [described("a", "Uploading"), described("a", "Uploading")]},
+        [page(ended("a", 5))],
+        {"a": [described("a", "Completed"), described("a", "Completed")]},
     )
     made, applied = poller(listing, job("ua", "a"), job("forger", "a"))
     assert await made.cycle() == 2
-    assert sorted(applied.seen) == [("forger", "Uploading"), ("ua", "Uploading")]
+    assert sorted(applied.seen) == [("forger", "Completed"), ("ua", "Completed")]
+
+
+def names(count: int, prefix: str = "other") -> list[str]:
+    return [f"{prefix}-{i}" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("seen", "listed", "direct"),
+    [
+        # A week-long job, then 5,000 other jobs, then 300 of ours: describe the old one,
+        # list from the next one of ours.
+        (["old", *names(5000), *names(300, "ours")], ["old", *names(300, "ours")], {"old"}),
+        # The same with one young job: describing both beats a page a cycle.
+        (["old", *names(5000), "young"], ["old", "young"], {"old", "young"}),
+        # 1,000 running jobs of ours and nothing else: 10 pages beat 400 Describe-pages.
+        (names(1000, "ours"), names(1000, "ours"), set()),
+        # Three jobs in one page: listing costs a page, describing them 1.2; no split.
+        (["a", "b", "c"], ["a", "b", "c"], set()),
+        # Two old ones, 300 others, then ours: both old ones described.
+        (["a", "b", *names(300), *names(50, "ours")], ["a", "b", *names(50, "ours")], {"a", "b"}),
+        # Saves less than a page a cycle: not worth a change.
+        (["a", *names(90), "b"], ["a", "b"], set()),
+    ],
+)
+def test_the_oldest_jobs_are_described_where_that_costs_fewer_pages(
+    seen: list[str], listed: list[str], direct: set[str]
+) -> None:
+    jobs = [job(f"u-{name}", name) for name in listed]
+    chosen = observation.split([j for j in jobs if j is not None], seen, describe_weight=0.4)
+    assert chosen == {f"u-{name}" for name in direct}
+
+
+async def test_a_job_moved_to_direct_describes_is_no_longer_listed_from() -> None:
+    old = job("uold", "old", created="2026-11-24T10:00:00Z")  # a week-long run
+    young = [job(f"u{n}", n, created="2026-12-01T09:59:00Z") for n in names(30, "young")]
+    sweep = [page(summary("old", "Training", 0), *[ended(n, 0) for n in names(99)], token="2")]
+    sweep += [page(*[ended(n, 0) for n in names(100, "more")], token="3")]
+    sweep += [page(*[summary(n, "Training", 0) for n in names(30, "young")])]
+    listing = FakeListing(sweep, {"old": [described("old", "Training")]})
+    made, _ = poller(listing, old, *young, full=True)
+    await made.cycle()
+    assert len(listing.params) == 3  # the sweep read all that was created since the old job
+    listing.pages = [page(*[summary(n, "Training", 0) for n in names(30, "young")])]
+    await made.cycle()
+    assert listing.params[-1]["CreationTimeAfter"] == datetime.datetime(
+        2026, 12, 1, 9, 59, tzinfo=datetime.UTC
+    )
+    assert listing.calls[-2:] == [("list", ""), ("describe", "old")]
 
 
 def test_a_cycle_longer_than_the_interval_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -229,8 +365,8 @@ async def test_throttles_are_counted_and_said_once_per_cycle_at_info(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     listing = FakeListing(
-        [THROTTLED, page(summary("a", "Uploading", 5), summary("b", "Uploading", 5))],
-        {"a": [THROTTLED], "b": [described("b", "Uploading")]},
+        [THROTTLED, page(ended("a", 5), ended("b", 5))],
+        {"a": [THROTTLED], "b": [described("b", "Completed")]},
     )
     made, _ = poller(listing, job("ua", "a"), job("ub", "b"))
     with caplog.at_level(logging.INFO, logger=observation.__name__):

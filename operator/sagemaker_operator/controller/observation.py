@@ -21,6 +21,7 @@ import asyncio
 import datetime
 import functools
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -30,9 +31,10 @@ from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import owned, ports, reconcile, status_writes
-from sagemaker_operator.sagemaker import errors
+from sagemaker_operator.sagemaker import budget, errors
 
 if TYPE_CHECKING:
+    from sagemaker_operator.config import Settings
     from sagemaker_operator.controller.kube import Kube
     from sagemaker_operator.controller.runtime import Runtime
 
@@ -44,6 +46,35 @@ PAGE_SIZE = 100
 PAGE_ATTEMPTS = 4  # a page is tried this often before the cycle gives up
 PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll intervals
+IN_FLIGHT = frozenset({"InProgress", "Stopping"})  # a summary tells enough of these
+# A Describe's cost in List pages: the default rates (ListTrainingJobs 2/s, DescribeTrainingJob
+# 10/s of which observation has half) make one page worth 2.5 Describes.
+DESCRIBE_WEIGHT = 0.4
+
+
+def split(listed: list[owned.OwnedJob], seen: list[str], describe_weight: float) -> set[str]:
+    """The oldest running jobs to describe each cycle instead of listing from them.
+
+    ``seen`` is a full listing in creation order (every job of the window, ours or not). A
+    listing that starts at the job ``k``-th in it costs ``(len(seen) - k) / PAGE_SIZE`` pages;
+    describing each older one costs ``describe_weight`` pages. One long-running job would
+    otherwise keep every cycle reading all that the account created since it started (a
+    week-long run: a week of other jobs). The split is taken where the total is least, and
+    only if it saves at least a page a cycle.
+    """
+    position = {name: i for i, name in enumerate(seen)}
+    order = sorted((position[job.job_name], job.uid) for job in listed if job.job_name in position)
+    if not order:
+        return set()
+
+    def cost(k: int) -> float:
+        pages = math.ceil((len(seen) - order[k][0]) / PAGE_SIZE) if k < len(order) else 0
+        return k * describe_weight + pages
+
+    best = min(range(len(order) + 1), key=cost)
+    if cost(0) - cost(best) < 1:
+        return set()
+    return {uid for _, uid in order[:best]}
 
 
 def loop_delay(failures: int, interval: float, jitter: float) -> float:
@@ -65,6 +96,7 @@ class RegionPoller:
         full_sweep_interval: float,
         skew: float,
         page_retry_seconds: float = PAGE_RETRY_SECONDS,
+        describe_weight: float = DESCRIBE_WEIGHT,
     ) -> None:
         self.region = client.region
         self._client = client
@@ -75,8 +107,11 @@ class RegionPoller:
         self._full_sweep_interval = full_sweep_interval
         self._skew = datetime.timedelta(seconds=skew)
         self._page_retry_seconds = page_retry_seconds
+        self._describe_weight = describe_weight  # a Describe's cost in List pages
         self._covered: set[str] = set()  # resources (uids) a listing window has included
-        self._described: dict[str, tuple[Any, ...]] = {}  # summary last described, per uid
+        self._described: dict[str, tuple[Any, ...]] = {}  # summary last applied, per uid
+        self._owed: set[str] = set()  # uids shown from a summary, owed a full Describe
+        self._direct: set[str] = set()  # uids of old jobs described instead of listed
         self._last_cycle_start: datetime.datetime | None = None
         self._last_full_sweep = time.monotonic()
         self.last_progress = time.monotonic()  # a cycle ended, well or not: the loop is alive
@@ -131,8 +166,9 @@ class RegionPoller:
         metrics.POLLER_LAST_SUCCESS.labels(self.region).set(time.time())
 
     async def cycle(self) -> int:
-        """One listing window; describes and applies what changed; returns how many jobs it
-        described. Raises on SageMaker errors."""
+        """One listing window; applies what changed; returns how many jobs it described or
+        wrote. Raises on SageMaker errors."""
+        started = time.monotonic()
         cycle_start = datetime.datetime.now(datetime.UTC)
         # NB: by name, a list: two resources can name one job (one of them by a status someone
         # else wrote); each is judged on its own, neither hides the other.
@@ -146,60 +182,87 @@ class RegionPoller:
             self._last_cycle_start = cycle_start
             return 0
 
+        everyone = [job for jobs in running.values() for job in jobs]
+        direct = [job for job in everyone if job.uid in self._direct]
+        listed = [job for job in everyone if job.uid not in self._direct]
+        listed_names = {job.job_name for job in listed}
         full = time.monotonic() - self._last_full_sweep >= self._full_sweep_interval
-        uncovered = [
-            job for jobs in running.values() for job in jobs if full or job.uid not in self._covered
-        ]
-        candidates = [job.watermark for job in uncovered]
-        if self._last_cycle_start is not None:
-            candidates.append(self._last_cycle_start)
-        since = min(candidates) - self._skew
+        uncovered = [job for job in listed if full or job.uid not in self._covered]
+        # A status written from a summary before a restart still owes its Describe.
+        self._owed.update(
+            job.uid for job in listed if job.uid not in self._covered and not job.described_fully
+        )
 
-        seen: set[str] = set()
-        changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]] = []
-        try:
-            async for summary in self._list_since(since, sweep="full" if full else "recent"):
-                name = summary["TrainingJobName"]
-                if name not in running:
-                    continue
-                seen.add(name)
-                mark = owned.fingerprint(
-                    summary.get("TrainingJobStatus"),
-                    summary.get("SecondaryStatus"),
-                    owned.parse_time(summary.get("LastModifiedTime")),
-                )
-                changed += [
-                    (job, mark)
-                    for job in running[name]
-                    if mark != job.fingerprint and mark != self._described.get(job.uid)
-                ]
-        except errors.SageMakerError:
-            # NB: what the pages read so far found is applied all the same; the window does
-            # not move, so the next cycle lists it again and misses nothing.
-            await self._describe_all(changed, [])
-            raise
+        seen: list[str] = []  # every job the listing showed, in creation order
+        changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
+        if listed:
+            # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
+            # the oldest listed job on, never the account's past.
+            created_after = min(job.created_not_before for job in listed) - self._skew
+            modified_after = None
+            if not full:
+                candidates = [job.watermark for job in uncovered]
+                if self._last_cycle_start is not None:
+                    candidates.append(self._last_cycle_start)
+                modified_after = min(candidates) - self._skew
+            try:
+                async for summary in self._list(created_after, modified_after, full=full):
+                    name = summary["TrainingJobName"]
+                    seen.append(name)
+                    if name not in listed_names:
+                        continue
+                    mark = owned.fingerprint(
+                        summary.get("TrainingJobStatus"),
+                        summary.get("SecondaryStatus"),
+                        owned.parse_time(summary.get("LastModifiedTime")),
+                    )
+                    changed += [
+                        (job, mark, summary)
+                        for job in running[name]
+                        if job.uid not in self._direct
+                        and mark != job.fingerprint
+                        and mark != self._described.get(job.uid)
+                    ]
+            except errors.SageMakerError:
+                # NB: what the pages read so far found is applied all the same; the window
+                # does not move, so the next cycle lists it again and misses nothing.
+                await self._apply_changes(changed, [])
+                raise
 
-        gone = [job for name, jobs in running.items() if full and name not in seen for job in jobs]
-        failed = await self._describe_all(changed, gone)
+        shown = set(seen)
+        gone = [job for job in listed if full and job.job_name not in shown]
+        failed = await self._apply_changes(changed, gone + direct)
         self._covered.update(job.uid for job in uncovered)
         # A job whose Describe failed stays uncovered: the next window reaches back to it.
         self._covered.difference_update(failed)
         self._last_cycle_start = cycle_start
         if full:
             self._last_full_sweep = time.monotonic()
-        return len(changed) + len(gone)
+            self._direct |= split(listed, seen, self._describe_weight)
+        # What is left of the interval settles the debts of summaries with full Describes.
+        await self._pay_owed(running, self._interval - (time.monotonic() - started))
+        return len(changed) + len(gone) + len(direct)
 
-    async def _list_since(self, since: datetime.datetime, *, sweep: str) -> Any:
+    async def _list(
+        self,
+        created_after: datetime.datetime,
+        modified_after: datetime.datetime | None,
+        *,
+        full: bool,
+    ) -> Any:
         # Empty pages can still carry a NextToken (SageMaker filters after paging): walk on.
         params: dict[str, Any] = {
-            "LastModifiedTimeAfter": since,
+            "CreationTimeAfter": created_after,
             "MaxResults": PAGE_SIZE,
             "SortBy": "CreationTime",
             "SortOrder": "Ascending",
         }
+        if modified_after is not None:
+            # NB: filtered after each page is read: it saves no page, only bytes.
+            params["LastModifiedTimeAfter"] = modified_after
         while True:
             page = await self._page(params)
-            metrics.POLLER_PAGES.labels(self.region, sweep).inc()
+            metrics.POLLER_PAGES.labels(self.region, "full" if full else "recent").inc()
             for summary in page.get("TrainingJobSummaries", []):
                 yield summary
             token = page.get("NextToken")
@@ -219,42 +282,50 @@ class RegionPoller:
                 await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _describe_all(
-        self, changed: list[tuple[owned.OwnedJob, tuple[Any, ...]]], gone: list[owned.OwnedJob]
+    async def _apply_changes(
+        self,
+        changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]],
+        to_describe: list[owned.OwnedJob],
     ) -> set[str]:
-        """Describe and apply each job; return the uids whose Describe or status write failed.
+        """Apply what changed; return the uids whose Describe or status write failed.
 
-        One failed Describe costs only its job, retried next cycle; only when every Describe
-        fails (SageMaker is down or throttling everything) does the cycle fail and back off.
+        A job still in progress is shown from its summary at once (status, secondary status,
+        times: what a person or a workflow waits on) and owes a full Describe, paid as the
+        budget allows. A job that ended is described before anything is written: its
+        outputs (model artifacts, metrics, failure reason) must be there when its phase
+        says it ended. One failed call costs only its job, retried next cycle; only when
+        every one fails (SageMaker down or throttling everything) does the cycle fail.
         """
         gate = asyncio.Semaphore(self._concurrency)
         failed: dict[str, Exception] = {}
 
-        async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:
+        async def show(job: owned.OwnedJob, mark: tuple[Any, ...], summary: Any) -> None:
             async with gate:
                 try:
-                    description: Mapping[str, Any] | None = await self._client.describe(
-                        job.job_name
-                    )
-                except errors.JobNotFoundError:
-                    description = None
-                except errors.SageMakerError as error:  # throttled, or refused: this job only
-                    self.throttled += isinstance(error, errors.ThrottlingError)
-                    failed[job.uid] = error
-                    return
-                try:
-                    await self._apply(job, description)
+                    await self._apply(job, summary)
                 except Exception as error:  # e.g. the API server's 429: this job, next cycle
                     failed[job.uid] = error
                     return
-                if mark is not None:
+                self._described[job.uid] = mark
+                self._owed.add(job.uid)
+
+        async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:
+            async with gate:
+                error = await self._describe_and_apply(job)
+                if error is not None:
+                    failed[job.uid] = error
+                elif mark is not None:
                     self._described[job.uid] = mark
 
+        summarized = [(j, m, s) for j, m, s in changed if s.get("TrainingJobStatus") in IN_FLIGHT]
+        ended = [(j, m) for j, m, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
         await asyncio.gather(
-            *(describe(job, mark) for job, mark in changed),
-            *(describe(job, None) for job in gone),
+            *(show(job, mark, summary) for job, mark, summary in summarized),
+            *(describe(job, mark) for job, mark in ended),
+            *(describe(job, None) for job in to_describe),
         )
-        if failed and len(failed) == len(changed) + len(gone):
+        attempted = len(changed) + len(to_describe)
+        if failed and len(failed) == attempted:
             raise next(iter(failed.values()))
         if failed:
             weather = all(isinstance(e, errors.ThrottlingError) for e in failed.values())
@@ -263,13 +334,53 @@ class RegionPoller:
                 "poller %s: %d of %d jobs not updated (%s); retried next cycle",
                 self.region,
                 len(failed),
-                len(changed) + len(gone),
+                attempted,
                 next(iter(failed.values())),
             )
         return set(failed)
 
+    async def _describe_and_apply(self, job: owned.OwnedJob) -> Exception | None:
+        """Describe one job and write what it says; the error, if either failed."""
+        try:
+            description: Mapping[str, Any] | None = await self._client.describe(job.job_name)
+        except errors.JobNotFoundError:
+            description = None
+        except errors.SageMakerError as error:  # throttled, or refused: this job only
+            self.throttled += isinstance(error, errors.ThrottlingError)
+            return error
+        try:
+            await self._apply(job, description)
+        except Exception as error:  # e.g. the API server's 429: this job, next cycle
+            return error
+        self._owed.discard(job.uid)
+        return None
+
+    async def _pay_owed(self, running: Mapping[str, list[owned.OwnedJob]], seconds: float) -> None:
+        """Describe jobs shown from their summary, for at most ``seconds``; the rest wait."""
+        by_uid = {job.uid: job for jobs in running.values() for job in jobs}
+        self._owed &= set(by_uid)
+        metrics.POLLER_OWED.labels(self.region).set(len(self._owed))
+        if not self._owed:
+            return
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def pay(job: owned.OwnedJob) -> None:
+            async with gate:
+                await self._describe_and_apply(job)
+
+        tasks = [asyncio.create_task(pay(by_uid[uid])) for uid in sorted(self._owed)]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=max(seconds, 0.0))
+        for task in late:  # still waiting for budget: next cycle's remainder
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+        metrics.POLLER_OWED.labels(self.region).set(len(self._owed))
+
     def _forget_all_but(self, uids: set[str]) -> None:
         self._covered.intersection_update(uids)
+        self._owed.intersection_update(uids)
+        self._direct.intersection_update(uids)
         for uid in set(self._described) - uids:
             del self._described[uid]
 
@@ -280,6 +391,13 @@ class RegionPoller:
             counts[key] = counts.get(key, 0) + 1
         for status in ("InProgress", "Stopping", "Completed", "Failed", "Stopped"):
             metrics.JOBS.labels(self.region, status).set(counts.get(status, 0))
+
+
+def describe_weight(settings: Settings) -> float:
+    """A poller's Describe in List pages, by the rates it may use of each."""
+    found = budget.rates(settings.operation_rates)
+    describes = found["DescribeTrainingJob"].rate * settings.observation_share
+    return found["ListTrainingJobs"].rate / describes
 
 
 class BulkObservation:
@@ -306,6 +424,7 @@ class BulkObservation:
                         concurrency=runtime.settings.thread_pool_size,
                         full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
                         skew=runtime.settings.clock_skew_seconds,
+                        describe_weight=describe_weight(runtime.settings),
                     )
                     self.pollers[region] = poller
                     tasks.append(asyncio.create_task(poller.run_forever(), name=f"poller/{region}"))

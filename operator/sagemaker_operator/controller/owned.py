@@ -49,6 +49,21 @@ class OwnedJob:
         return known or self.created_at
 
     @property
+    def created_not_before(self) -> datetime.datetime:
+        """No earlier than the job's creation: SageMaker's own time once described, else the
+        resource's (a job this operator creates comes after its resource)."""
+        return parse_time(self.status.get("creationTime")) or self.created_at
+
+    @property
+    def described_fully(self) -> bool:
+        """Whether the status came from a Describe, not only a ListTrainingJobs summary: a
+        description's transitions end with the secondary status it reports; a summary has
+        none, so a status written from one lags there until the job is described."""
+        transitions = self.status.get("secondaryStatusTransitions") or []
+        last = transitions[-1] if transitions else {}
+        return bool(last) and last.get("status") == self.status.get("secondaryStatus")
+
+    @property
     def fingerprint(self) -> tuple[str | None, str | None, int | None]:
         return fingerprint(
             self.status.get("trainingJobStatus"),
