@@ -46,6 +46,25 @@ def request(name: str, *, fate: dict[str, str] | None = None, **members: Any) ->
     return body
 
 
+class HandClock:
+    """A clock for the emulator that moves only when the test moves it.
+
+    Set as the token buckets' clock (``Faults.clock``), calls spend and regain tokens exactly
+    as the rates say; set as the emulator's own clock (``Emulator.clock``), every job is seen
+    at exactly the instant the test chose, however slowly a loaded machine runs. Steps that
+    are powers of two add up without rounding.
+    """
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def wait_for(
     probe: Callable[[], T],
     until: Callable[[T], bool],

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from sagemaker_operator.cli import main
 from sagemaker_operator.emulator import testing
-from tests.emulator.jobs import error_of, request
+from tests.emulator.jobs import HandClock, error_of, request
 from tests.plugins.emulator import ClientFactory
 
 
@@ -35,23 +35,6 @@ def test_default_rates_are_the_documented_assumptions(sagemaker_emulator: testin
         "StopTrainingJob": {"rate": 2.0, "burst": 5},
         "UpdateTrainingJob": {"rate": 1.0, "burst": 1},
     }
-
-
-class HandClock:
-    """A clock for the emulator's token buckets that moves only when the test moves it.
-
-    Calls then spend and regain tokens exactly as the rates say, however slowly a loaded
-    machine makes them. Steps are powers of two, so the refills add up without rounding.
-    """
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -10,14 +10,13 @@ import functools
 import itertools
 import math
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sagemaker_operator.emulator import faults, lifecycle, operations, settings, testing
-from tests.emulator.jobs import error_of, request, wait_for, wait_status
+from tests.emulator.jobs import HandClock, error_of, request, wait_for, wait_status
 from tests.plugins.emulator import client_for
 
 SPOT = {
@@ -197,35 +196,186 @@ def test_debugger_rules_report_an_evaluation_status(sagemaker_client: Any) -> No
     }
 
 
-@pytest.fixture(scope="module")
-def slow_stop() -> Iterator[testing.Running]:
-    """An emulator whose Stopping lasts long enough (~2 s) to be seen on a busy machine."""
-    config = settings.Settings(
-        port=0,
-        time_scale=settings.TEST_TIME_SCALE,
-        durations=dataclasses.replace(settings.Durations(), stopping=600),
-        faults=faults.FaultSettings(throttling=False),
-    )
-    with testing.running(config) as running:
-        yield running
+SCALE = settings.TEST_TIME_SCALE
+PHASES = settings.Durations()
+STARTING = PHASES.starting * SCALE  # wall-clock seconds of each phase in the session emulator
+DOWNLOADING = PHASES.downloading * SCALE
+STOPPING = PHASES.stopping * SCALE
+WARM = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10}
 
 
-def test_stop_shows_stopping_before_stopped(slow_stop: testing.Running) -> None:
-    client = client_for(slow_stop.url)
-    client.create_training_job(**request("halt", fate={"duration-seconds": "1e6"}))
-    wait_for(
-        lambda: client.describe_training_job(TrainingJobName="halt"),
-        lambda d: d["SecondaryStatus"] == "Training",
-    )
-    client.stop_training_job(TrainingJobName="halt")
-    stopping = client.describe_training_job(TrainingJobName="halt")
-    assert (stopping["TrainingJobStatus"], stopping["SecondaryStatus"]) == ("Stopping", "Stopping")
+def seen(client: Any, name: str) -> tuple[str, str, str]:
+    """Primary status, secondary status and the last transition's message."""
+    described = client.describe_training_job(TrainingJobName=name)
+    last = described["SecondaryStatusTransitions"][-1]
+    assert last["Status"] == described["SecondaryStatus"]
+    return described["TrainingJobStatus"], described["SecondaryStatus"], last["StatusMessage"]
+
+
+def test_a_stop_shows_in_the_primary_status_first(sagemaker_client: Any, clock: HandClock) -> None:
+    sagemaker_client.create_training_job(**request("halt", fate={"duration-seconds": "1e6"}))
+    clock.advance(STARTING + DOWNLOADING + 0.125)
+    assert seen(sagemaker_client, "halt")[:2] == ("InProgress", "Training")
+
+    sagemaker_client.stop_training_job(TrainingJobName="halt")
+    stopped_at = clock.now
+    stopping = sagemaker_client.describe_training_job(TrainingJobName="halt")
+    # SageMaker turns the job Stopping at once; the secondary status still says Training.
+    assert (stopping["TrainingJobStatus"], stopping["SecondaryStatus"]) == ("Stopping", "Training")
+    assert stopping["LastModifiedTime"].timestamp() == pytest.approx(stopped_at, abs=1e-3)
     assert "TrainingEndTime" not in stopping
-    done = wait_status(client, "halt", "Stopped", timeout=20)
+    summary = sagemaker_client.list_training_jobs()["TrainingJobSummaries"][0]
+    assert (summary["TrainingJobStatus"], summary["SecondaryStatus"]) == ("Stopping", "Training")
+
+    clock.advance(STOPPING * lifecycle.STOPPING_LAG)
+    caught_up = sagemaker_client.describe_training_job(TrainingJobName="halt")
+    assert (caught_up["TrainingJobStatus"], caught_up["SecondaryStatus"]) == (
+        "Stopping",
+        "Stopping",
+    )
+    assert caught_up["LastModifiedTime"] > stopping["LastModifiedTime"]
+
+    clock.advance(STOPPING)
+    done = sagemaker_client.describe_training_job(TrainingJobName="halt")
+    assert (done["TrainingJobStatus"], done["SecondaryStatus"]) == ("Stopped", "Stopped")
     assert statuses(done) == ["Starting", "Downloading", "Training", "Stopping", "Stopped"]
+    training, stopping_step = done["SecondaryStatusTransitions"][2:4]
+    assert training["EndTime"] == stopping_step["StartTime"]
+    assert done["TrainingEndTime"].timestamp() == pytest.approx(stopped_at + STOPPING, abs=1e-3)
     assert done["ModelArtifacts"]["S3ModelArtifacts"].endswith("/halt/output/model.tar.gz")
     assert done["LastModifiedTime"] == done["TrainingEndTime"]
     assert done["TrainingTimeInSeconds"] >= 1
+
+
+def test_a_second_stop_while_stopping_is_refused(sagemaker_client: Any, clock: HandClock) -> None:
+    sagemaker_client.create_training_job(**request("twice", fate={"duration-seconds": "1e6"}))
+    sagemaker_client.stop_training_job(TrainingJobName="twice")
+    expected = ("ValidationException", STOP_REFUSED.format("Stopping"), 400)
+    # Refused both before and after the secondary status has caught up with the Stop.
+    assert error_of(sagemaker_client.stop_training_job, TrainingJobName="twice") == expected
+    clock.advance(STOPPING * lifecycle.STOPPING_LAG)
+    assert seen(sagemaker_client, "twice")[:2] == ("Stopping", "Stopping")
+    assert error_of(sagemaker_client.stop_training_job, TrainingJobName="twice") == expected
+    clock.advance(STOPPING)
+    assert error_of(sagemaker_client.stop_training_job, TrainingJobName="twice") == (
+        "ValidationException",
+        STOP_REFUSED.format("Stopped"),
+        400,
+    )
+
+
+STOP_REFUSED = "The request was rejected because the training job is in status {}."
+
+
+def test_the_message_moves_on_within_a_secondary_status(
+    sagemaker_client: Any, clock: HandClock
+) -> None:
+    sagemaker_client.create_training_job(**request("chatty", fate={"duration-seconds": "1e6"}))
+    first = sagemaker_client.describe_training_job(TrainingJobName="chatty")
+    messages = [seen(sagemaker_client, "chatty")]
+    for step in (STARTING / 3, STARTING / 3, STARTING / 3 + DOWNLOADING, STARTING / 4):
+        clock.advance(step + 0.001)
+        messages.append(seen(sagemaker_client, "chatty"))
+    assert messages == [
+        ("InProgress", "Starting", "Starting the training job"),
+        ("InProgress", "Starting", "Launching requested ML instances"),
+        ("InProgress", "Starting", "Preparing the instances for training"),
+        ("InProgress", "Training", "Downloading the training image"),
+        ("InProgress", "Training", "Training image download completed. Training in progress."),
+    ]
+    now = sagemaker_client.describe_training_job(TrainingJobName="chatty")
+    # A finished transition keeps the last message it reached.
+    assert now["SecondaryStatusTransitions"][0]["StatusMessage"] == (
+        "Preparing the instances for training"
+    )
+    # NB: a new message is not a new transition and does not move LastModifiedTime (as far
+    # as anyone outside AWS can tell): only a full describe shows it.
+    assert len(now["SecondaryStatusTransitions"]) == 3
+    assert first["LastModifiedTime"] == first["CreationTime"]
+
+
+def test_a_job_can_fail_while_starting_for_want_of_capacity(
+    sagemaker_client: Any, clock: HandClock
+) -> None:
+    body = request(
+        "no-room",
+        fate={"outcome": "CapacityError"},
+        ResourceConfig=WARM | {"KeepAlivePeriodInSeconds": 600},
+    )
+    sagemaker_client.create_training_job(**body)
+    clock.advance(STARTING * 0.9)
+    assert seen(sagemaker_client, "no-room") == (
+        "InProgress",
+        "Starting",
+        "Insufficient capacity error from EC2 while launching instances, retrying!",
+    )
+    clock.advance(STARTING * 0.1 + 0.001)
+    failed = sagemaker_client.describe_training_job(TrainingJobName="no-room")
+    assert (failed["TrainingJobStatus"], failed["SecondaryStatus"]) == ("Failed", "Failed")
+    assert failed["FailureReason"] == lifecycle.CAPACITY_FAILURE
+    assert failed["FailureReason"].startswith("CapacityError: ")
+    assert statuses(failed) == ["Starting", "Failed"]
+    # No instance ever ran: nothing started, nothing billed, no model, no warm pool.
+    for member in (
+        "TrainingStartTime",
+        "TrainingEndTime",
+        "TrainingTimeInSeconds",
+        "BillableTimeInSeconds",
+        "ModelArtifacts",
+        "WarmPoolStatus",
+    ):
+        assert member not in failed, member
+    sagemaker_client.delete_training_job(TrainingJobName="no-room")  # nothing holds it
+
+
+def test_a_capacity_failure_takes_its_reason_from_the_tag(sagemaker_client: Any) -> None:
+    fate = {"outcome": "CapacityError", "failure-reason": "CapacityError: try ml.g5.xlarge"}
+    sagemaker_client.create_training_job(**request("no-room2", fate=fate))
+    failed = wait_status(sagemaker_client, "no-room2", "Failed")
+    assert failed["FailureReason"] == "CapacityError: try ml.g5.xlarge"
+
+
+@pytest.mark.parametrize(
+    ("label", "fate", "pool"),
+    [
+        ("stopped", {"duration-seconds": "1e6"}, "Available"),
+        ("algorithm error", {"outcome": "Failed"}, "Available"),
+        (
+            "client error",
+            {"outcome": "Failed", "failure-reason": "ClientError: no data"},
+            "Terminated",
+        ),
+    ],
+)
+def test_a_warm_pool_outlives_a_stop_or_an_algorithm_error(
+    sagemaker_client: Any, clock: HandClock, label: str, fate: dict[str, str], pool: str
+) -> None:
+    keep_alive = 600
+    body = request(
+        "pooled", fate=fate, ResourceConfig=WARM | {"KeepAlivePeriodInSeconds": keep_alive}
+    )
+    sagemaker_client.create_training_job(**body)
+    clock.advance(STARTING + DOWNLOADING + 0.125)
+    assert sagemaker_client.describe_training_job(TrainingJobName="pooled")["WarmPoolStatus"] == {
+        "Status": "InUse"
+    }
+    if label == "stopped":
+        sagemaker_client.stop_training_job(TrainingJobName="pooled")
+    clock.advance(PHASES.training * SCALE + STOPPING)
+    ended = sagemaker_client.describe_training_job(TrainingJobName="pooled")
+    assert ended["TrainingJobStatus"] in ("Stopped", "Failed")
+    assert ended["WarmPoolStatus"]["Status"] == pool
+    if pool == "Available":
+        code, message, _ = error_of(sagemaker_client.delete_training_job, TrainingJobName="pooled")
+        assert code == "ResourceInUse"
+        assert "warm pool" in message
+        listed = sagemaker_client.list_training_jobs(WarmPoolStatusEquals="Available")
+        assert [s["TrainingJobName"] for s in listed["TrainingJobSummaries"]] == ["pooled"]
+        clock.advance(keep_alive * SCALE)
+        expired = sagemaker_client.describe_training_job(TrainingJobName="pooled")
+        assert expired["WarmPoolStatus"]["Status"] == "Terminated"
+        assert expired["LastModifiedTime"] > ended["LastModifiedTime"]
+    sagemaker_client.delete_training_job(TrainingJobName="pooled")
 
 
 def test_jobs_survive_a_restart_with_a_state_file(tmp_path: Path) -> None:

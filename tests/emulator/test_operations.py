@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import urllib.error
+from pathlib import Path
 from typing import Any
 
-from sagemaker_operator.emulator import protocol, testing
-from tests.emulator.jobs import error_of, request, wait_for, wait_status
-from tests.plugins.emulator import ClientFactory
+import pytest
+from click.testing import CliRunner
+
+from sagemaker_operator.cli import main
+from sagemaker_operator.emulator import protocol, settings, testing
+from tests.emulator.jobs import HandClock, error_of, request, wait_for, wait_status
+from tests.emulator.process import command
+from tests.plugins.emulator import ClientFactory, client_for
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:training-job/"
 
@@ -75,7 +82,6 @@ def test_unknown_jobs_are_validation_exceptions_as_aws_answers(sagemaker_client:
 def test_stop_moves_the_job_to_stopped(sagemaker_client: Any) -> None:
     sagemaker_client.create_training_job(**request("stop-me", fate={"duration-seconds": "1e6"}))
     sagemaker_client.stop_training_job(TrainingJobName="stop-me")
-    sagemaker_client.stop_training_job(TrainingJobName="stop-me")  # again: accepted, no change
     described = wait_status(sagemaker_client, "stop-me", "Stopped")
     assert described["SecondaryStatus"] == "Stopped"
     statuses = [t["Status"] for t in described["SecondaryStatusTransitions"]]
@@ -201,3 +207,123 @@ def test_jobs_live_in_the_region_the_request_was_signed_for(
 def test_health_counts_jobs(sagemaker_emulator: testing.Running, sagemaker_client: Any) -> None:
     sagemaker_client.create_training_job(**request("one"))
     assert sagemaker_emulator.admin.health() == {"ok": True, "jobs": 1}
+
+
+GROUPS = [
+    {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 1, "InstanceGroupName": "gpu"},
+    {"InstanceType": "ml.m5.large", "InstanceCount": 2, "InstanceGroupName": "cpu"},
+]
+
+
+def test_instance_groups_exclude_an_instance_type_and_count(sagemaker_client: Any) -> None:
+    mixed = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "InstanceGroups": GROUPS}
+    code, message, status = error_of(
+        sagemaker_client.create_training_job,
+        **request("mixed", ResourceConfig=mixed | {"VolumeSizeInGB": 10}),
+    )
+    assert (code, status) == ("ValidationException", 400)
+    assert "'resourceConfig.instanceType' and 'resourceConfig.instanceCount'" in message
+    assert "'resourceConfig.instanceGroups'" in message
+    only_count = {"InstanceCount": 1, "InstanceGroups": GROUPS, "VolumeSizeInGB": 10}
+    code, message, _ = error_of(
+        sagemaker_client.create_training_job, **request("mixed", ResourceConfig=only_count)
+    )
+    assert code == "ValidationException"
+    assert "'resourceConfig.instanceCount' cannot" in message
+
+    groups = {"InstanceGroups": GROUPS, "VolumeSizeInGB": 10}
+    sagemaker_client.create_training_job(**request("hetero", ResourceConfig=groups))
+    described = sagemaker_client.describe_training_job(TrainingJobName="hetero")
+    assert described["ResourceConfig"]["InstanceGroups"] == GROUPS
+
+
+def quota_message(kind: str, quota: int, used: int, delta: int) -> str:
+    return (
+        f"The account-level service limit '{kind} for training job usage' is {quota} "
+        f"Instances, with current utilization of {used} Instances and a request delta of "
+        f"{delta} Instances. Please contact AWS support to request an increase for this limit."
+    )
+
+
+def test_instance_quotas_refuse_what_the_account_may_not_hold(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any, clock: HandClock
+) -> None:
+    quotas = {"ml.p4d.24xlarge": 0, "ml.m5.large": 3}
+    assert sagemaker_emulator.admin.set_faults(instanceQuotas=quotas)["instanceQuotas"] == quotas
+    gpu = {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10}
+    assert error_of(sagemaker_client.create_training_job, **request("gpu", ResourceConfig=gpu)) == (
+        "ResourceLimitExceeded",
+        quota_message("ml.p4d.24xlarge", 0, 0, 1),
+        400,
+    )
+    forever = {"duration-seconds": "1e6"}
+    two = {"InstanceType": "ml.m5.large", "InstanceCount": 2, "VolumeSizeInGB": 10}
+    sagemaker_client.create_training_job(**request("cpu-a", fate=forever, ResourceConfig=two))
+    code, message, _ = error_of(
+        sagemaker_client.create_training_job, **request("cpu-b", fate=forever, ResourceConfig=two)
+    )
+    assert (code, message) == ("ResourceLimitExceeded", quota_message("ml.m5.large", 3, 2, 2))
+    # Instance groups count per type; other types are not limited.
+    code, message, _ = error_of(
+        sagemaker_client.create_training_job,
+        **request("hetero", ResourceConfig={"InstanceGroups": GROUPS, "VolumeSizeInGB": 10}),
+    )
+    assert (code, message) == ("ResourceLimitExceeded", quota_message("ml.m5.large", 3, 2, 2))
+    other = {"InstanceType": "ml.c5.xlarge", "InstanceCount": 8, "VolumeSizeInGB": 10}
+    sagemaker_client.create_training_job(**request("other", ResourceConfig=other))
+    assert sagemaker_emulator.admin.calls("CreateTrainingJob", "ResourceLimitExceeded") == 3
+
+    # A stopping job still holds its instances; a stopped one gives them back.
+    sagemaker_client.stop_training_job(TrainingJobName="cpu-a")
+    assert error_of(
+        sagemaker_client.create_training_job, **request("cpu-b", fate=forever, ResourceConfig=two)
+    )[0] == ("ResourceLimitExceeded")
+    clock.advance(settings.Durations().stopping * settings.TEST_TIME_SCALE)
+    stopped = sagemaker_client.describe_training_job(TrainingJobName="cpu-a")
+    assert stopped["TrainingJobStatus"] == "Stopped"
+    sagemaker_client.create_training_job(**request("cpu-b", fate=forever, ResourceConfig=two))
+
+    # Raising the quota at run time lets the refused job in.
+    sagemaker_emulator.admin.set_faults(instanceQuotas={"ml.p4d.24xlarge": 1})
+    sagemaker_client.create_training_job(**request("gpu", ResourceConfig=gpu))
+
+
+def test_an_available_warm_pool_counts_against_the_quota(
+    sagemaker_emulator: testing.Running, sagemaker_client: Any
+) -> None:
+    sagemaker_emulator.admin.set_faults(instanceQuotas={"ml.m5.large": 1})
+    pooled = {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10}
+    body = request("pooled", ResourceConfig=pooled | {"KeepAlivePeriodInSeconds": 3600})
+    sagemaker_client.create_training_job(**body)
+    done = wait_status(sagemaker_client, "pooled", "Completed")
+    assert done["WarmPoolStatus"]["Status"] == "Available"
+    code, message, _ = error_of(
+        sagemaker_client.create_training_job, **request("next", ResourceConfig=pooled)
+    )
+    assert (code, message) == ("ResourceLimitExceeded", quota_message("ml.m5.large", 1, 1, 1))
+    sagemaker_client.update_training_job(
+        TrainingJobName="pooled", ResourceConfig={"KeepAlivePeriodInSeconds": 0}
+    )
+    sagemaker_client.create_training_job(**request("next", ResourceConfig=pooled))
+
+
+def test_a_negative_quota_is_refused_by_the_admin_endpoint(
+    sagemaker_emulator: testing.Running,
+) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        sagemaker_emulator.admin.set_faults(instanceQuotas={"ml.m5.large": -1})
+    assert refused.value.code == 400
+
+
+def test_the_command_takes_instance_quotas(tmp_path: Path) -> None:
+    with command(tmp_path / "emulator.log", "--instance-quota", "ml.p4d.24xlarge=0") as url:
+        client = client_for(url)
+        gpu = {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 2, "VolumeSizeInGB": 10}
+        assert error_of(client.create_training_job, **request("gpu", ResourceConfig=gpu)) == (
+            "ResourceLimitExceeded",
+            quota_message("ml.p4d.24xlarge", 0, 0, 2),
+            400,
+        )
+    refused = CliRunner().invoke(main, ["emulator", "--instance-quota", "ml.p4d.24xlarge"])
+    assert refused.exit_code != 0
+    assert "INSTANCE_TYPE=N" in refused.output

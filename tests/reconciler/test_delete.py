@@ -30,6 +30,11 @@ STOPPING = {**RUNNING, "phase": "Stopping"}
 NO_JOB_YET = {"phase": "Pending", "trainingJobName": JOB}
 STOP_REQUESTED = {"phase": "Stopping"}
 ALREADY_ENDED = client_error("ValidationException", "The training job has already completed")
+# What SageMaker answers a second StopTrainingJob (the emulator's words, after AWS's for Stopped).
+ALREADY_STOPPING = client_error(
+    "ValidationException",
+    "The request was rejected because the training job is in status Stopping.",
+)
 DENIED = client_error("AccessDeniedException", "not authorized to perform this action")
 LOOK = [("describe", JOB), ("tags", ARN)]  # the ownership check before any stop
 RELEASE_ANNOTATIONS = {reconcile.RELEASE_ANNOTATION: "true"}
@@ -156,6 +161,34 @@ ROWS = [
         answers={"describe": [described(), NOT_FOUND], "tags": [OURS], "stop": [ALREADY_ENDED]},
         calls=[*LOOK, ("stop", JOB), ("describe", JOB)],
         release=True,
+    ),
+    Row(
+        "stopped before a crash lost the status write: Stopping, waited for without a Stop",
+        status=RUNNING,
+        answers={"describe": [described("Stopping", "Training")], "tags": [OURS]},
+        calls=LOOK,
+        expect=STOP_REQUESTED,
+        events=[("Normal", "StopRequested")],
+    ),
+    Row(
+        "no job recorded, ours already stopping (create and stop crashed midway): waited for",
+        status=NO_JOB_YET,
+        answers={"describe": [described("Stopping", "Stopping")], "tags": [OURS]},
+        calls=LOOK,
+        expect=STOP_REQUESTED,
+        events=[("Normal", "StopRequested")],
+    ),
+    Row(
+        "stop refused because someone stopped it meanwhile: Stopping, waited for",
+        status=RUNNING,
+        answers={
+            "describe": [described(), described("Stopping", "Training")],
+            "tags": [OURS],
+            "stop": [ALREADY_STOPPING],
+        },
+        calls=[*LOOK, ("stop", JOB), ("describe", JOB)],
+        expect=STOP_REQUESTED,
+        events=[("Normal", "StopRequested")],
     ),
     Row(
         "stop refused while the job runs: held, Synced=False names the way out",

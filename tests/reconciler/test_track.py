@@ -30,6 +30,10 @@ def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
 
 
 ARTIFACTS = {"S3ModelArtifacts": "s3://team-a/out/model.tar.gz"}
+CAPACITY = (
+    "CapacityError: Unable to provision requested ML compute capacity. "
+    "Please retry using a different ML instance type."
+)
 HELD = {
     "type": "Synced",
     "status": "False",
@@ -134,6 +138,57 @@ ROWS = [
         described("Stopping", "Stopping"),
         {"phase": "Stopping", "Succeeded": ("Unknown", "Stopping")},
         [("Normal", "SecondaryStatus"), ("Normal", "Stopping")],
+    ),
+    TrackRow(
+        "failed while Starting for want of capacity: Failed, no start time, SageMaker's reason",
+        described(
+            "Failed",
+            "Failed",
+            FailureReason=CAPACITY,
+            SecondaryStatusTransitions=[
+                {"Status": "Starting", "StatusMessage": "Launching requested ML instances"},
+                {"Status": "Failed", "StatusMessage": CAPACITY},
+            ],
+        ),
+        {
+            "phase": "Failed",
+            "Succeeded": ("False", "Failed"),
+            "Succeeded.message": CAPACITY,
+            "failureReason": CAPACITY,
+            "trainingStartTime": None,
+            "trainingTimeInSeconds": None,
+        },
+        [("Normal", "SecondaryStatus"), ("Warning", "Failed")],
+        status={**RUNNING, "secondaryStatus": "Starting"},
+    ),
+    TrackRow(
+        "SageMaker says Stopping before its secondary status does: phase Stopping, one Event",
+        described("Stopping", "Training"),
+        {"phase": "Stopping", "secondaryStatus": "Training", "Succeeded": ("Unknown", "Stopping")},
+        [("Normal", "Stopping")],
+    ),
+    TrackRow(
+        "a new message within the same secondary status: written to status, no Event",
+        described(
+            "InProgress",
+            "Training",
+            SecondaryStatusTransitions=[
+                {"Status": "Training", "StatusMessage": "Training in progress."}
+            ],
+        ),
+        {
+            "phase": "InProgress",
+            "secondaryStatusTransitions": [
+                {"status": "Training", "statusMessage": "Training in progress."}
+            ],
+        },
+        [],
+        status={
+            **RUNNING,
+            "secondaryStatusTransitions": [
+                {"status": "Training", "statusMessage": "Downloading the training image"}
+            ],
+        },
     ),
     TrackRow(
         "a status SageMaker may add later reads as in progress",

@@ -286,19 +286,30 @@ async def _stop(
         return RELEASE  # the name is someone else's job: never stop it
     if description.get("TrainingJobStatus") in conditions.TERMINAL_STATUSES:
         return RELEASE
+    if description.get("TrainingJobStatus") == "Stopping":
+        # Asked already (before a crash lost the status write, or by someone else), and
+        # SageMaker refuses a second Stop: wait for it, as after our own.
+        return _stopping(f"SageMaker training job {job_name} was already stopping.")
     try:
         await client.stop(job_name)
     except errors.JobNotFoundError:
         return RELEASE
     except errors.PermanentError:
-        # SageMaker refuses to stop a job that has just ended: describe to know for sure.
+        # SageMaker refuses to stop a job that has just ended, or that someone else has just
+        # asked to stop (a second Stop is a ValidationException): describe to know for sure.
         description = await _describe(client, job_name)
         if description is None or description.get("TrainingJobStatus") in (
             conditions.TERMINAL_STATUSES
         ):
             return RELEASE
+        if description.get("TrainingJobStatus") == "Stopping":
+            return _stopping(f"SageMaker training job {job_name} was already stopping.")
         raise
-    message = f"Asked SageMaker to stop {job_name}."
+    return _stopping(f"Asked SageMaker to stop {job_name}.")
+
+
+def _stopping(message: str) -> Outcome:
+    """Wait for a job SageMaker has accepted a Stop for, ours or an earlier one."""
     return Outcome({"phase": "Stopping"}, (("Normal", "StopRequested", message),))
 
 

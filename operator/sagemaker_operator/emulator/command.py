@@ -31,6 +31,16 @@ def _rates(values: tuple[str, ...]) -> dict[str, faults.Rate]:
     return rates
 
 
+def _quotas(values: tuple[str, ...]) -> dict[str, int]:
+    quotas: dict[str, int] = {}
+    for value in values:
+        kind, sep, count = value.partition("=")
+        if not sep or not kind or not count.isdigit():
+            raise click.BadParameter(f"{value!r}: expected INSTANCE_TYPE=N, N a whole number")
+        quotas[kind] = int(count)
+    return quotas
+
+
 FC = TypeVar("FC", bound=Callable[..., object])
 
 
@@ -103,6 +113,14 @@ def _fraction_option(flag: str, help: str) -> Callable[[FC], FC]:
     help="How an answer is lost: a 500 (error), a 503 (unavailable), or the connection "
     "closed with no answer (drop).",
 )
+@click.option(
+    "--instance-quota",
+    "instance_quotas",
+    multiple=True,
+    metavar="INSTANCE_TYPE=N",
+    help="The account may hold at most N instances of this type in training jobs (e.g. "
+    "ml.p4d.24xlarge=0); more is ResourceLimitExceeded. Repeatable; default: no quotas.",
+)
 @click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
 @click.option(
     "--history",
@@ -135,6 +153,7 @@ def emulator(
     lost_response_count: int,
     lost_response_operations: tuple[str, ...],
     lost_response_mode: faults.LostMode,
+    instance_quotas: tuple[str, ...],
     seed: int | None,
     history: int,
     admin: bool,
@@ -162,6 +181,7 @@ def emulator(
             operations=list(lost_response_operations) or None,
             mode=lost_response_mode,
         ),
+        instance_quotas=_quotas(instance_quotas),
     )
     config = settings.Settings(
         host=host,

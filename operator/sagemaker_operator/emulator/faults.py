@@ -1,6 +1,6 @@
 """Faults on demand: throttling as token buckets or as a fraction of calls, a fraction of 5xx
-answers, added latency, permanent refusals of an operation, and answers lost after the call
-was applied.
+answers, added latency, permanent refusals of an operation, answers lost after the call
+was applied, and the account's instance quotas.
 
 These are server-wide and changeable at run time (CLI flags set the start, the admin endpoint
 ``/_emulator/faults`` reads and changes them). A job's own fate (fail, be interrupted) is not
@@ -112,6 +112,10 @@ class FaultSettings(pydantic.BaseModel):
     lost_response: LostResponse = pydantic.Field(default_factory=LostResponse)
     # Operation -> the refusal every call of it gets, until changed (after throttling).
     refusals: dict[str, Refusal] = pydantic.Field(default_factory=dict)
+    # Instance type -> how many instances of it the account's training jobs may hold in a
+    # region (AWS's per-type service quota; a new account has 0 for many types). Types not
+    # listed are unlimited. Checked by CreateTrainingJob: see :mod:`.operations`.
+    instance_quotas: dict[str, pydantic.NonNegativeInt] = pydantic.Field(default_factory=dict)
 
 
 class TokenBucket:

@@ -13,10 +13,18 @@ The timeline, in SageMaker's own words (``TrainingJobStatus`` / ``SecondaryStatu
     InProgress: Starting -> Downloading -> Training -> Uploading
         -> Completed: Completed
     Failed outcome:           ... Training -> Failed: Failed (with FailureReason)
+    CapacityError outcome:    Starting -> Failed: Failed (no TrainingStartTime)
     Interrupted (spot):       ... Training -> Interrupted -> Training -> Uploading -> Completed
     MaxWaitTimeExceeded (spot): ... Training -> Interrupted -> Stopped: MaxWaitTimeExceeded
     StoppingCondition.MaxRuntimeInSeconds reached first:  -> Stopped: MaxRuntimeExceeded
-    StopTrainingJob while in progress:  -> Stopping: Stopping -> Stopped: Stopped
+    StopTrainingJob while in progress:  -> Stopping: <as before> -> Stopping: Stopping
+        -> Stopped: Stopped
+
+A Stop turns the primary status to ``Stopping`` at once, while the secondary status still
+says what the job was doing; the secondary ``Stopping`` follows a quarter of the stopping
+time later (:data:`STOPPING_LAG`). Within one secondary status the transition's message moves
+on too (``Starting the training job`` -> ``Launching requested ML instances`` -> ...), as
+SageMaker's ``StatusMessage`` does, without a new transition.
 
 ``MaxRuntimeInSeconds`` counts from ``TrainingStartTime`` (the end of ``Starting``: the
 moment instances are billed), as AWS bills and limits it, leaving out time spent
@@ -35,7 +43,8 @@ FAILED: Final = "Failed"
 INTERRUPTED: Final = "Interrupted"
 MAX_WAIT_EXCEEDED: Final = "MaxWaitTimeExceeded"
 MAX_RUNTIME_EXCEEDED: Final = "MaxRuntimeExceeded"
-OUTCOMES: Final = (COMPLETED, FAILED, INTERRUPTED, MAX_WAIT_EXCEEDED)
+CAPACITY_ERROR: Final = "CapacityError"  # fails while Starting: no instances to be had
+OUTCOMES: Final = (COMPLETED, FAILED, CAPACITY_ERROR, INTERRUPTED, MAX_WAIT_EXCEEDED)
 SPOT_OUTCOMES: Final = (INTERRUPTED, MAX_WAIT_EXCEEDED)
 
 # The primary status each secondary status belongs to.
@@ -55,9 +64,9 @@ PRIMARY: Final[dict[str, str]] = {
 TERMINAL: Final = frozenset({"Completed", "Failed", "Stopped"})
 
 MESSAGES: Final[dict[str, str]] = {
-    "Starting": "Preparing the instances for training",
+    "Starting": "Starting the training job",
     "Downloading": "Downloading input data",
-    "Training": "Training image download completed. Training in progress.",
+    "Training": "Downloading the training image",
     "Interrupted": "Training job interrupted: managed spot instances were reclaimed",
     "Uploading": "Uploading generated training model",
     "Completed": "Training job completed",
@@ -68,6 +77,26 @@ MESSAGES: Final[dict[str, str]] = {
     MAX_WAIT_EXCEEDED: "Training job exceeded MaxWaitTimeInSeconds provided",
 }
 RESUMED_MESSAGE: Final = "Spot capacity is back. Training resumed from the last checkpoint."
+CAPACITY_FAILURE: Final = (
+    "CapacityError: Unable to provision requested ML compute capacity. "
+    "Please retry using a different ML instance type."
+)
+# Later messages within one secondary status: (fraction of the phase gone by, message), in
+# SageMaker's words (SecondaryStatusTransition.StatusMessage in its API reference). For
+# Training, the fraction is of the shorter of Training and Starting (the image download).
+PROGRESS: Final[dict[str, tuple[tuple[float, str], ...]]] = {
+    "Starting": (
+        (1 / 3, "Launching requested ML instances"),
+        (2 / 3, "Preparing the instances for training"),
+    ),
+    "Training": ((0.25, "Training image download completed. Training in progress."),),
+}
+CAPACITY_PROGRESS: Final = (
+    (1 / 3, "Launching requested ML instances"),
+    (2 / 3, "Insufficient capacity error from EC2 while launching instances, retrying!"),
+)
+# The secondary status says Stopping this fraction of the stopping time after the primary.
+STOPPING_LAG: Final = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +120,16 @@ class Transition:
     status: str  # a secondary status
     start: float
     message: str
+    # Messages the transition takes on later, without leaving its status: (time, message).
+    later: tuple[tuple[float, str], ...] = ()
+
+    def message_at(self, moment: float) -> str:
+        """The message as seen at ``moment`` (the last one begun by then)."""
+        message = self.message
+        for at, text in self.later:
+            if at <= moment:
+                message = text
+        return message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,10 +157,18 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
     """Every secondary-status transition the job will ever make, past and future."""
     t_download = created + plan.starting
     t_train = t_download + plan.downloading
+    if plan.outcome == CAPACITY_ERROR:
+        # No instances to be had: Starting retries for its whole length, then gives up.
+        steps = [
+            _step("Starting", created, plan.starting, CAPACITY_PROGRESS),
+            Transition("Failed", t_download, plan.failure_reason or CAPACITY_FAILURE),
+        ]
+        return _cut(plan, steps, stop_requested)
     steps = [
-        Transition("Starting", created, MESSAGES["Starting"]),
+        _step("Starting", created, plan.starting),
         Transition("Downloading", t_download, MESSAGES["Downloading"]),
-        Transition("Training", t_train, MESSAGES["Training"]),
+        # NB: the image takes as long to download however long the job trains.
+        _step("Training", t_train, min(plan.training, plan.starting)),
     ]
     t_upload = t_train + plan.training
     if plan.outcome == FAILED:
@@ -148,14 +195,38 @@ def timeline(plan: Plan, created: float, stop_requested: float | None) -> list[T
         if limit is not None and limit < steps[-1].start:
             steps = [s for s in steps if s.start < limit]
             steps.append(Transition(MAX_RUNTIME_EXCEEDED, limit, MESSAGES[MAX_RUNTIME_EXCEEDED]))
+    return _cut(plan, steps, stop_requested)
 
+
+def _step(
+    status: str,
+    start: float,
+    length: float,
+    progress: tuple[tuple[float, str], ...] | None = None,
+) -> Transition:
+    """A transition whose message moves on through ``progress`` (fractions of ``length``)."""
+    later = tuple(
+        (start + fraction * length, text)
+        for fraction, text in (PROGRESS.get(status, ()) if progress is None else progress)
+    )
+    return Transition(status, start, MESSAGES[status], later)
+
+
+def _cut(plan: Plan, steps: list[Transition], stop_requested: float | None) -> list[Transition]:
+    """The steps as a Stop at ``stop_requested`` leaves them, in SageMaker's precision."""
     if stop_requested is not None and stop_requested < steps[-1].start:
+        stopping = stop_requested + plan.stopping * STOPPING_LAG
         steps = [s for s in steps if s.start <= stop_requested]
-        steps.append(Transition("Stopping", stop_requested, MESSAGES["Stopping"]))
+        steps.append(Transition("Stopping", stopping, MESSAGES["Stopping"]))
         steps.append(Transition("Stopped", stop_requested + plan.stopping, MESSAGES["Stopped"]))
     # NB: SageMaker's timestamps have millisecond precision; so do ours, so a time read from
     # a response and sent back as a filter (LastModifiedTimeAfter) compares as equal.
-    return [dataclasses.replace(s, start=round(s.start, 3)) for s in steps]
+    return [
+        dataclasses.replace(
+            s, start=round(s.start, 3), later=tuple((round(t, 3), m) for t, m in s.later)
+        )
+        for s in steps
+    ]
 
 
 def end_training_at(plan: Plan, created: float, at: float) -> Plan:
@@ -169,6 +240,14 @@ def end_training_at(plan: Plan, created: float, at: float) -> Plan:
         return plan
     training_start = created + plan.starting + plan.downloading
     return dataclasses.replace(plan, training=max(0.0, at - training_start))
+
+
+def _keeps_warm_pool(status: str, failure_reason: str | None) -> bool:
+    """Whether a job that ended so retains its warm pool: after a success, a stop (asked for
+    or by a limit) and the algorithm's own error; not after a failure of SageMaker's side."""
+    if status == FAILED:
+        return (failure_reason or "").startswith("AlgorithmError")
+    return status in ("Completed", "Stopped")
 
 
 def _runtime_limit(steps: list[Transition], max_runtime: float) -> float | None:
@@ -201,13 +280,23 @@ def observe(
     seen = [s for s in steps if s.start <= now] or steps[:1]
     current = seen[-1]
     status = PRIMARY[current.status]
+    # A Stop shows in the primary status at once; the secondary catches up (STOPPING_LAG).
+    stopping_since = (
+        stop_requested
+        if stop_requested is not None and stop_requested <= now and steps[-1].status == "Stopped"
+        else None
+    )
+    if stopping_since is not None and status == "InProgress":
+        status = "Stopping"
     terminal = status in TERMINAL
     end = current.start if terminal else None
 
     with_ends: list[tuple[Transition, float | None]] = []
     for i, step in enumerate(seen):
         step_end = seen[i + 1].start if i + 1 < len(seen) else (end if terminal else None)
-        with_ends.append((step, step_end))
+        # Each transition shows the message it had reached when it ended (or has now).
+        message = step.message_at(now if step_end is None else min(now, step_end))
+        with_ends.append((dataclasses.replace(step, message=message, later=()), step_end))
 
     download = steps[1].start if len(steps) > 1 and steps[1].status == "Downloading" else None
     training_start = download if download is not None and download <= now else None
@@ -222,13 +311,13 @@ def observe(
         )
         billable_seconds = max(1, math.ceil(end - training_start - lost))
 
-    last_modified = max(current.start, modified)
+    last_modified = max(current.start, modified, stopping_since or 0.0)
     warm_pool = None
     settled = terminal
     if plan.keep_alive is not None and training_start is not None:
         if not terminal:
             warm_pool = "InUse"
-        elif status == "Completed" and end is not None:
+        elif _keeps_warm_pool(status, plan.failure_reason) and end is not None:
             expires = round(end + plan.keep_alive, 3)
             if now < expires:
                 warm_pool, settled = "Available", False

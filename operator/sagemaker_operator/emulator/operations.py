@@ -9,7 +9,8 @@ A job can ask for its own fate through tags, so a manifest carries it to the emu
 no side channel (keys under :data:`FATE_PREFIX`, read once at creation):
 
 ``emulator.sagemaker-operator.io/outcome``
-    ``Completed`` (default), ``Failed``, or for managed spot training ``Interrupted``
+    ``Completed`` (default), ``Failed`` (an error while training), ``CapacityError`` (fails
+    while ``Starting``, before any instance is billed), or for managed spot training ``Interrupted``
     (interrupted mid-training, resumes, completes) or ``MaxWaitTimeExceeded`` (interrupted,
     never resumes; ends ``Stopped``). ``MaxRuntimeExceeded`` follows from a
     ``StoppingCondition.MaxRuntimeInSeconds`` shorter than the job.
@@ -17,6 +18,11 @@ no side channel (keys under :data:`FATE_PREFIX`, read once at creation):
     The ``FailureReason`` of a ``Failed`` job.
 ``emulator.sagemaker-operator.io/duration-seconds``
     Emulated seconds of the ``Training`` phase (scaled like every duration).
+
+Instance quotas (``FaultSettings.instance_quotas``, set by ``--instance-quota`` or the admin
+endpoint) refuse a create with ``ResourceLimitExceeded`` when the instances of that type held
+by the region's jobs (running, stopping, or keeping an ``Available`` warm pool) plus the
+request's would exceed the quota, in the words AWS uses.
 
 Describe echoes every member the create request had that the Describe output also has,
 chosen by the model rather than listed here, so new members round-trip on their own.
@@ -26,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from botocore.model import ServiceModel
@@ -47,14 +53,24 @@ MAX_RUNTIME_LIMIT: Final = 28 * 86400  # AWS's ceiling for MaxRuntimeInSeconds
 MAX_TAGS: Final = 50
 
 Handler = Callable[[dict[str, Any], str, float], dict[str, Any]]
+Quotas = Callable[[], Mapping[str, int]]  # instance type -> instances the account may hold
 
 
 class Service:
     """The emulated SageMaker training-job API over one :class:`store.Store`."""
 
-    def __init__(self, model: ServiceModel, config: settings.Settings, jobs: store.Store) -> None:
+    def __init__(
+        self,
+        model: ServiceModel,
+        config: settings.Settings,
+        jobs: store.Store,
+        *,
+        quotas: Quotas | None = None,
+    ) -> None:
         self.config = config
         self.store = jobs
+        # Read on every create, so the admin endpoint's changes apply at once.
+        self.quotas: Quotas = quotas or (lambda: config.faults.instance_quotas)
         create_input = model.operation_model("CreateTrainingJob").input_shape
         describe_output = model.operation_model("DescribeTrainingJob").output_shape
         assert create_input is not None
@@ -127,8 +143,10 @@ class Service:
                 "Either 'algorithmSpecification.trainingImage' or "
                 "'algorithmSpecification.algorithmName' must be specified."
             )
+        instances = _instances(params.get("ResourceConfig") or {})
         tags = _tags(params.get("Tags") or [])
         plan = self._plan(params, tags)
+        self._check_quotas(region, instances, now)
         request = {k: v for k, v in params.items() if k != "Tags"}
         job = store.Job(
             region=region,
@@ -141,6 +159,31 @@ class Service:
         )
         self.store.put(job)
         return {"TrainingJobArn": job.arn}
+
+    def _check_quotas(self, region: str, wanted: Mapping[str, int], now: float) -> None:
+        """ResourceLimitExceeded if ``wanted`` instances would take a type over its quota."""
+        quotas = self.quotas()
+        limited = {kind: count for kind, count in wanted.items() if kind in quotas and count}
+        if not limited:
+            return
+        held = dict.fromkeys(limited, 0)
+        for job in self.store.jobs(region):
+            if self._find(region, job.name, now) is None:
+                continue
+            snapshot = job.observe(now)
+            if snapshot.terminal and snapshot.warm_pool != "Available":
+                continue  # NB: a warm pool's instances count against the quota too
+            for kind, count in _instances(job.request.get("ResourceConfig") or {}).items():
+                if kind in held:
+                    held[kind] += count
+        for kind, count in sorted(limited.items()):
+            if held[kind] + count > quotas[kind]:
+                raise protocol.resource_limit_exceeded(
+                    f"The account-level service limit '{kind} for training job usage' is "
+                    f"{quotas[kind]} Instances, with current utilization of {held[kind]} "
+                    f"Instances and a request delta of {count} Instances. Please contact AWS "
+                    "support to request an increase for this limit."
+                )
 
     def _plan(self, params: dict[str, Any], tags: dict[str, str]) -> lifecycle.Plan:
         scale = self.config.time_scale
@@ -194,6 +237,8 @@ class Service:
         failure_reason = None
         if outcome == lifecycle.FAILED:
             failure_reason = tags.get(TAG_FAILURE_REASON) or DEFAULT_FAILURE_REASON
+        elif outcome == lifecycle.CAPACITY_ERROR:
+            failure_reason = tags.get(TAG_FAILURE_REASON) or lifecycle.CAPACITY_FAILURE
         # NB: a keep-alive of 0 asks for no warm pool at all.
         keep_alive = (params.get("ResourceConfig") or {}).get("KeepAlivePeriodInSeconds") or None
         return lifecycle.Plan(
@@ -302,8 +347,7 @@ class Service:
     def stop(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
         job = self._job(region, params["TrainingJobName"], now)
         _, status = self.status(job, now)
-        if status == "Stopping":
-            return {}  # already stopping: nothing new to do, as AWS accepts it again
+        # NB: a job already Stopping is refused like any other state but InProgress.
         if status != "InProgress":
             raise protocol.validation_error(
                 f"The request was rejected because the training job is in status {status}."
@@ -409,6 +453,27 @@ class Service:
         job.tags = {k: v for k, v in job.tags.items() if k not in set(params["TagKeys"])}
         self.store.put(job)
         return {}
+
+
+def _instances(resource_config: Mapping[str, Any]) -> dict[str, int]:
+    """Instances per type a ResourceConfig asks for; refuses a mix of the two ways to ask."""
+    groups = resource_config.get("InstanceGroups")
+    if groups:
+        single = [m for m in ("InstanceType", "InstanceCount") if m in resource_config]
+        if single:
+            members = " and ".join(f"'{member_path('resourceConfig', m)}'" for m in single)
+            raise protocol.validation_error(
+                f"{members} cannot be specified together with "
+                "'resourceConfig.instanceGroups': give either one instance type and count, "
+                "or instance groups for a heterogeneous cluster."
+            )
+        wanted: dict[str, int] = {}
+        for group in groups:
+            kind = group["InstanceType"]
+            wanted[kind] = wanted.get(kind, 0) + int(group["InstanceCount"])
+        return wanted
+    kind = resource_config.get("InstanceType")
+    return {kind: int(resource_config.get("InstanceCount") or 1)} if kind else {}
 
 
 def _tags(tags: list[dict[str, str]]) -> dict[str, str]:

@@ -14,6 +14,7 @@ answers them (see ``/work/shared/notes/sagemaker-api.md`` in the project's notes
     ├── ValidationException       400  bad parameters, and "Requested resource not found."
     ├── SerializationException    400  a body or member of the wrong JSON type
     ├── ResourceInUse             400  a duplicate name; deleting a running job
+    ├── ResourceLimitExceeded     400  an instance quota would be exceeded
     ├── ThrottlingException       400  "Rate exceeded" (not 429)
     ├── UnknownOperationException 400  an X-Amz-Target this emulator does not serve
     ├── InternalFailure           500  injected server faults, and our own bugs
@@ -61,6 +62,10 @@ def not_found() -> ApiError:
 
 def resource_in_use(message: str) -> ApiError:
     return ApiError("ResourceInUse", message)
+
+
+def resource_limit_exceeded(message: str) -> ApiError:
+    return ApiError("ResourceLimitExceeded", message)
 
 
 def throttled() -> ApiError:

@@ -82,8 +82,10 @@ class Emulator:
         self.clock = clock
         self.validator = Validator(self.model)
         self.store = store.Store(config.state_file)
-        self.service = operations.Service(self.model, config, self.store)
         self.faults = faults.Faults(config.faults)
+        self.service = operations.Service(
+            self.model, config, self.store, quotas=lambda: self.faults.settings.instance_quotas
+        )
         self.counters = counters.Counters()
         self._operations: dict[str, OperationModel] = {
             name: self.model.operation_model(name) for name in self.service.handlers
