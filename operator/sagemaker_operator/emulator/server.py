@@ -28,7 +28,8 @@ refused with 403: a web page the user visits cannot reach ``127.0.0.1`` with a "
                                    faults (``{"jobs": false}`` etc. keeps a part)
 ``POST /_emulator/finish-training`` end the Training phase of every job now training in a
                                    region, in creation order, spread over ``spreadSeconds``
-``GET /_emulator/sqs``             messages per queue (visible, in flight, delayed), SQS calls
+``GET /_emulator/sqs``             per queue: messages visible, in flight, delayed, receives
+                                   waiting; and the SQS calls counted
 ``GET /_emulator/events``          the events queue, its faults and what was published
 ``POST /_emulator/events/faults``  change some event faults: ``{"lost": {"count": 1}}``
 
@@ -332,7 +333,12 @@ async def _get_sqs(request: web.Request) -> web.Response:
     queues = {}
     for name, queue in emulator.sqs.queues.items():
         visible, in_flight, delayed = queue.counts(now)
-        queues[name] = {"visible": visible, "inFlight": in_flight, "delayed": delayed}
+        queues[name] = {
+            "visible": visible,
+            "inFlight": in_flight,
+            "delayed": delayed,
+            "waiting": queue.waiting,
+        }
     return web.json_response({"queues": queues, "counters": emulator.sqs_counters.snapshot()})
 
 

@@ -177,6 +177,7 @@ class Queue:
     ties: itertools.count[int] = dataclasses.field(default_factory=itertools.count)
     wakeup: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     last_purge: float | None = None
+    waiting: int = 0  # receives now long-polling this queue
 
     def number(self, attribute: str) -> int:
         return int(self.attributes[attribute])
@@ -453,8 +454,12 @@ class Service:
             if upcoming is not None:
                 # NB: a hand clock does not move by itself; whoever moves it calls wake().
                 timeout = min(timeout, max(0.0, upcoming - now))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(queue.wakeup.wait(), timeout)
+            queue.waiting += 1
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queue.wakeup.wait(), timeout)
+            finally:
+                queue.waiting -= 1
         if not taken:
             return {}
         return {"Messages": [self._received(queue, m, wanted) for m in taken]}

@@ -1,0 +1,32 @@
+"""Fixtures of the SQS and events tests: one emulator with an events queue, on a hand clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from sagemaker_operator.emulator import faults, settings, testing
+from tests.emulator.queues import EVENTS_QUEUE, HandClock, Harness, harness_for
+
+
+@pytest.fixture(scope="session")
+def events_emulator() -> Iterator[testing.Running]:
+    config = settings.Settings(
+        port=0,
+        time_scale=1.0,  # emulated seconds are the hand clock's seconds
+        faults=faults.FaultSettings(throttling=False),
+        admin=True,
+        events_queue=EVENTS_QUEUE,
+    )
+    with testing.running(config) as running:
+        yield running
+
+
+@pytest.fixture
+def harness(events_emulator: testing.Running, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    """The emulator reset (no jobs, empty queues, start-up faults) on a fresh hand clock."""
+    clock = HandClock()
+    monkeypatch.setattr(events_emulator.emulator, "clock", clock)
+    events_emulator.admin.reset()
+    yield from harness_for(events_emulator, clock)
