@@ -237,6 +237,8 @@ class Emulator:
         if counters:
             self.counters.reset()
             self.sqs_counters.reset()
+            if self.events is not None:
+                self.events.stats = events.Stats()
         if faults:
             self.faults.reset()
             if self.events is not None:
