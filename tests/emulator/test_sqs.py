@@ -10,9 +10,9 @@ from typing import Any
 import botocore.session
 import pytest
 
-from sagemaker_operator.emulator import sqs
-from tests.emulator.jobs import error_of
-from tests.emulator.queues import Harness, long_poll
+from sagemaker_operator.emulator import settings, sqs, testing
+from tests.emulator.jobs import error_of, wait_for
+from tests.emulator.queues import Background, Harness, long_poll, sqs_client_for
 
 
 def receive_count(message: dict[str, Any]) -> int:
@@ -342,3 +342,18 @@ def test_sqs_calls_are_counted_apart_from_sagemakers(harness: Harness) -> None:
     counted = harness.running.admin.sqs()["counters"]["operations"]
     assert counted["ReceiveMessage"] == {"ok": 1}
     assert counted["GetQueueUrl"] == {"ok": 1, "QueueDoesNotExist": 1}  # the harness's own
+
+
+def test_stopping_the_emulator_ends_long_polls_at_once() -> None:
+    """A shutdown must not wait for a 20 s long poll (aiohttp waits for requests in flight)."""
+    running = testing.start(settings.Settings(port=0, admin=True))
+    try:
+        client = sqs_client_for(running.url)
+        url = client.create_queue(QueueName="closing")["QueueUrl"]
+        poll = Background(lambda: client.receive_message(QueueUrl=url, WaitTimeSeconds=20))
+        wait_for(lambda: running.admin.sqs()["queues"]["closing"]["waiting"], lambda n: n == 1)
+    finally:
+        started = time.monotonic()
+        running.stop()
+    assert time.monotonic() - started < 5
+    assert "Messages" not in poll.result()

@@ -436,6 +436,11 @@ def make_app(emulator: Emulator) -> web.Application:
     async def close(_: web.Application) -> None:
         emulator.close()
 
+    async def end_long_polls(_: web.Application) -> None:
+        # NB: before aiohttp waits for requests in flight, which a 20 s long poll would hold.
+        emulator.sqs.close()
+
+    app.on_shutdown.append(end_long_polls)
     app.cleanup_ctx.append(publish)
     app.on_cleanup.append(close)
     return app

@@ -290,6 +290,7 @@ class Service:
         self.clock = clock
         self.validator = Validator(model)
         self.queues: dict[str, Queue] = {}
+        self.closing = False  # the server is shutting down: long polls answer at once
         self.handlers: dict[str, Handler] = {
             "CreateQueue": self._create_queue,
             "GetQueueUrl": self._get_queue_url,
@@ -384,6 +385,11 @@ class Service:
         for queue in self.queues.values():
             queue.changed()
 
+    def close(self) -> None:
+        """End every long poll now, so the server's shutdown does not wait for them."""
+        self.closing = True
+        self.wake()
+
     def reset(self) -> None:
         """Empty every queue (they stay, with their attributes)."""
         for queue in self.queues.values():
@@ -447,7 +453,7 @@ class Service:
             now = self.clock()
             taken = queue.take(now, limit, visibility)
             remaining = deadline - loop.time()
-            if taken or remaining <= 0:
+            if taken or remaining <= 0 or self.closing:
                 break
             timeout = remaining
             upcoming = queue.next_visible()
