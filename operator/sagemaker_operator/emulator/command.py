@@ -121,7 +121,34 @@ def _fraction_option(flag: str, help: str) -> Callable[[FC], FC]:
     help="The account may hold at most N instances of this type in training jobs (e.g. "
     "ml.p4d.24xlarge=0); more is ResourceLimitExceeded. Repeatable; default: no quotas.",
 )
-@click.option("--seed", type=int, help="Seed for the injected-throttle and -error dice.")
+@click.option(
+    "--seed", type=int, help="Seed for the injected-throttle, -error and event-fault dice."
+)
+@click.option(
+    "--events-queue",
+    metavar="NAME",
+    help="Create this SQS queue (served on the same port) and put an EventBridge 'SageMaker "
+    "Training Job State Change' event on it for every job status change. Default: no events.",
+)
+@_fraction_option("--events-lost-fraction", "Fraction of job-state-change events lost.")
+@_fraction_option(
+    "--events-duplicated-fraction", "Fraction of job-state-change events delivered twice."
+)
+@_fraction_option(
+    "--events-delayed-fraction",
+    "Fraction of job-state-change events delivered --events-delay-seconds late.",
+)
+@click.option(
+    "--events-delay-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, 900),
+    help="How late a delayed event arrives.",
+)
+@_fraction_option(
+    "--events-reordered-fraction",
+    "Fraction of job-state-change events delivered after the same job's next event.",
+)
 @click.option(
     "--history",
     default=0,
@@ -156,6 +183,12 @@ def emulator(
     instance_quotas: tuple[str, ...],
     seed: int | None,
     history: int,
+    events_queue: str | None,
+    events_lost_fraction: float,
+    events_duplicated_fraction: float,
+    events_delayed_fraction: float,
+    events_delay_seconds: float,
+    events_reordered_fraction: float,
     admin: bool,
     verbose: bool,
 ) -> None:
@@ -193,6 +226,15 @@ def emulator(
         faults=fault_settings,
         admin=admin,
         history=history,
+        events_queue=events_queue,
+        event_faults=faults.EventFaults(
+            lost=faults.Share(fraction=events_lost_fraction),
+            duplicated=faults.Share(fraction=events_duplicated_fraction),
+            delayed=faults.Share(fraction=events_delayed_fraction),
+            delay_seconds=events_delay_seconds,
+            reordered=faults.Share(fraction=events_reordered_fraction),
+            seed=seed,
+        ),
     )
     logging.getLogger(__name__).info(
         "Faults: %s", json.dumps(fault_settings.model_dump(by_alias=True))

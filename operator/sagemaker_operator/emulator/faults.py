@@ -207,3 +207,65 @@ class Faults:
         if lost.fraction > 0 and self._random.random() < lost.fraction:
             return lost.mode
         return None
+
+
+class Share(pydantic.BaseModel):
+    """Which events one fault hits: the next ``count`` of them, then a ``fraction`` by the dice."""
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    count: int = pydantic.Field(default=0, ge=0)
+    fraction: float = pydantic.Field(default=0.0, ge=0.0, le=1.0)
+
+
+class EventFaults(pydantic.BaseModel):
+    """How the job-state-change events misbehave on their way to the queue (:mod:`.events`).
+
+    Served and changed at ``/_emulator/events/faults``; the admin ``reset`` restores the
+    start-up ones. Each event meets the faults in this order, and at most one holds it back:
+    ``lost`` (never delivered), ``duplicated`` (delivered twice, the same event id),
+    ``delayed`` (invisible for ``delaySeconds`` of the emulator's clock), ``reordered``
+    (delivered after the same job's next event; only events that have a next one).
+    """
+
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", validate_assignment=True
+    )
+
+    lost: Share = pydantic.Field(default_factory=Share)
+    duplicated: Share = pydantic.Field(default_factory=Share)
+    delayed: Share = pydantic.Field(default_factory=Share)
+    delay_seconds: float = pydantic.Field(default=60.0, ge=0.0, le=900.0)
+    reordered: Share = pydantic.Field(default_factory=Share)
+    seed: int | None = None
+
+
+class EventDice:
+    """Decides, per event, which :class:`EventFaults` hit it; counts down their ``count``."""
+
+    def __init__(self, settings: EventFaults) -> None:
+        self.initial = settings.model_copy(deep=True)
+        self.settings = settings
+        self._random = random.Random(settings.seed)
+
+    def update(self, changes: dict[str, object]) -> EventFaults:
+        """Apply a partial camelCase update; raises ``pydantic.ValidationError`` if invalid."""
+        merged = self.settings.model_dump(by_alias=True) | changes
+        self._apply(EventFaults.model_validate(merged))
+        return self.settings
+
+    def reset(self) -> None:
+        self._apply(self.initial.model_copy(deep=True))
+
+    def _apply(self, settings: EventFaults) -> None:
+        self.settings = settings
+        self._random = random.Random(settings.seed)
+
+    def hits(self, fault: Literal["lost", "duplicated", "delayed", "reordered"]) -> bool:
+        share: Share = getattr(self.settings, fault)
+        if share.count > 0:
+            setattr(self.settings, fault, share.model_copy(update={"count": share.count - 1}))
+            return True
+        return share.fraction > 0 and self._random.random() < share.fraction

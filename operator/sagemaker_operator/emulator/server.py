@@ -1,10 +1,17 @@
-"""The HTTP face of the emulator: SageMaker's API on ``POST /``, an admin API beside it.
+"""The HTTP face of the emulator: SageMaker's and SQS's APIs on ``POST /``, an admin API beside it.
 
 One aiohttp application on one event loop. A SageMaker call goes through, in order: added
 latency, injected faults (throttling, then 5xx), model validation, the operation, the
 lost-response fault (the call is applied, then its answer replaced by a 5xx or a closed
 connection), and the counters (every call is counted under the outcome it got, faults
 included). Nothing blocks the loop but the file journal's small appends.
+
+An ``X-Amz-Target`` of ``AmazonSQS.*`` is an SQS call instead (:mod:`.sqs`): validated
+against botocore's ``sqs`` model, answered in JSON 1.0, counted apart (``GET
+/_emulator/sqs``), and untouched by SageMaker's faults. A long poll awaits on the loop, so
+other calls go on meanwhile. With ``Settings.events_queue`` a background task
+(:mod:`.events`) puts a job-state-change event on that queue for every change of a job's
+status.
 
 The admin API, for tests, benchmarks and curious humans (JSON in and out), is served only
 when ``Settings.admin`` is true (``--admin``); otherwise its paths are 404 like any unknown
@@ -23,6 +30,10 @@ refused with 403: a web page the user visits cannot reach ``127.0.0.1`` with a "
                                    region, in creation order, spread over ``spreadSeconds``
 ``POST /_emulator/history``        seed ``{"count": n, "region": r}`` finished jobs from
                                    before now (:mod:`.history`); answers how many were added
+``GET /_emulator/sqs``             per queue: messages visible, in flight, delayed, receives
+                                   waiting; and the SQS calls counted
+``GET /_emulator/events``          the events queue, its faults and what was published
+``POST /_emulator/events/faults``  change some event faults: ``{"lost": {"count": 1}}``
 
 The SageMaker API itself (``POST /``) needs an ``X-Amz-Target`` header, which no browser
 sends cross-origin without a CORS preflight that this server never grants.
@@ -31,10 +42,12 @@ sends cross-origin without a CORS preflight that this server never grants.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import botocore.session
@@ -44,12 +57,14 @@ from botocore.model import OperationModel, ServiceModel
 
 from sagemaker_operator.emulator import (
     counters,
+    events,
     faults,
     history,
     lifecycle,
     operations,
     protocol,
     settings,
+    sqs,
     store,
 )
 from sagemaker_operator.emulator.validation import Validator
@@ -63,8 +78,8 @@ JSON: Final = "application/json"
 MAX_HISTORY: Final = 1_000_000
 
 
-def load_model() -> ServiceModel:
-    return botocore.session.get_session().get_service_model("sagemaker")
+def load_model(service: str = "sagemaker") -> ServiceModel:
+    return botocore.session.get_session().get_service_model(service)
 
 
 class Emulator:
@@ -93,6 +108,28 @@ class Emulator:
         self._seeded: dict[str, int] = {}  # history jobs seeded so far, per region
         if config.history:
             self.seed_history(config.region, config.history)
+        self.sqs = sqs.Service(
+            load_model("sqs"),
+            account=config.account,
+            region=config.region,
+            clock=lambda: self.clock(),
+        )
+        self.sqs_counters = counters.Counters()
+        self.events: events.Publisher | None = None
+        if config.events_queue is not None:
+            describe = self.model.operation_model("DescribeTrainingJob").output_shape
+            assert describe is not None
+            self.events = events.Publisher(
+                jobs=self.store,
+                service=self.service,
+                queues=self.sqs,
+                queue=self.sqs.create(config.events_queue),
+                describe_output=describe,
+                account=config.account,
+                clock=lambda: self.clock(),
+                dice=faults.EventDice(config.event_faults.model_copy(deep=True)),
+            )
+            self.store.on_put = self.events.watch
 
     async def call(
         self, target: str | None, body: bytes, authorization: str | None
@@ -143,6 +180,36 @@ class Emulator:
             headers={"x-amzn-RequestId": request_id},
         )
 
+    async def sqs_call(self, target: str | None, body: bytes, origin: str) -> web.Response:
+        """Answer one SQS call (a long poll included), counted apart from SageMaker's."""
+        request_id = str(uuid.uuid4())
+        operation = self.sqs.operation_of(target)
+        try:
+            if operation is None:
+                raise sqs.unknown_operation(target or "")
+            result = await self.sqs.call(operation, body, origin)
+        except protocol.ApiError as error:
+            self.sqs_counters.record(operation or "Unknown", error.code)
+            return _error_response(error, request_id, sqs.CONTENT_TYPE)
+        except Exception:
+            logger.exception("%s failed unexpectedly.", operation)
+            failure = sqs.internal_error()
+            self.sqs_counters.record(operation or "Unknown", failure.code)
+            return _error_response(failure, request_id, sqs.CONTENT_TYPE)
+        self.sqs_counters.record(operation, "ok")
+        return web.Response(
+            body=protocol.encode(result),
+            content_type=sqs.CONTENT_TYPE,
+            headers={"x-amzn-RequestId": request_id},
+        )
+
+    def clock_moved(self) -> None:
+        """The clock was moved by hand: publish what fell due, wake waiting receives."""
+        if self.events is not None:
+            self.events.tick()
+            self.events.wake()
+        self.sqs.wake()
+
     def finish_training(self, region: str, spread: float) -> int:
         """End every training job's Training phase, in creation order, over ``spread`` s.
 
@@ -171,14 +238,30 @@ class Emulator:
         self._seeded[region] = first + count
         return self.store.seed(jobs)
 
-    def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
+    def reset(
+        self,
+        *,
+        jobs: bool = True,
+        counters: bool = True,
+        faults: bool = True,
+        queues: bool = True,
+    ) -> None:
         if jobs:
             self.store.clear()
             self._seeded.clear()
+            if self.events is not None:
+                self.events.reset()
         if counters:
             self.counters.reset()
+            self.sqs_counters.reset()
+            if self.events is not None:
+                self.events.stats = events.Stats()
         if faults:
             self.faults.reset()
+            if self.events is not None:
+                self.events.dice.reset()
+        if queues:
+            self.sqs.reset()
 
     def close(self) -> None:
         self.store.close()
@@ -187,12 +270,14 @@ class Emulator:
 EMULATOR_KEY: Final = web.AppKey("emulator", Emulator)
 
 
-def _error_response(error: protocol.ApiError, request_id: str) -> web.Response:
+def _error_response(
+    error: protocol.ApiError, request_id: str, content_type: str = protocol.CONTENT_TYPE
+) -> web.Response:
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
+    if isinstance(error, sqs.SqsError):
+        headers |= error.headers
     return web.Response(
-        status=error.status,
-        body=error.body(),
-        content_type=protocol.CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code},
+        status=error.status, body=error.body(), content_type=content_type, headers=headers
     )
 
 
@@ -202,9 +287,11 @@ def _emulator(request: web.Request) -> Emulator:
 
 async def _api(request: web.Request) -> web.Response:
     body = await request.read()
-    answer = await _emulator(request).call(
-        request.headers.get("X-Amz-Target"), body, request.headers.get("Authorization")
-    )
+    target = request.headers.get("X-Amz-Target")
+    if target is not None and target.startswith(sqs.TARGET_PREFIX):
+        origin = f"{request.scheme}://{request.host}"
+        return await _emulator(request).sqs_call(target, body, origin)
+    answer = await _emulator(request).call(target, body, request.headers.get("Authorization"))
     if answer is None:
         # NB: closed before anything is written: aiohttp's write of the placeholder below
         # then fails as a client disconnection, which it ignores; the client sees the
@@ -259,14 +346,58 @@ async def _get_counters(request: web.Request) -> web.Response:
     return web.json_response(_emulator(request).counters.snapshot())
 
 
+async def _get_sqs(request: web.Request) -> web.Response:
+    emulator = _emulator(request)
+    now = emulator.clock()
+    queues = {}
+    for name, queue in emulator.sqs.queues.items():
+        visible, in_flight, delayed = queue.counts(now)
+        queues[name] = {
+            "visible": visible,
+            "inFlight": in_flight,
+            "delayed": delayed,
+            "waiting": queue.waiting,
+        }
+    return web.json_response({"queues": queues, "counters": emulator.sqs_counters.snapshot()})
+
+
 async def _reset(request: web.Request) -> web.Response:
     parts = await _json_object(request)
     _emulator(request).reset(
         jobs=bool(parts.get("jobs", True)),
         counters=bool(parts.get("counters", True)),
         faults=bool(parts.get("faults", True)),
+        queues=bool(parts.get("queues", True)),
     )
     return web.json_response({"ok": True})
+
+
+async def _get_events(request: web.Request) -> web.Response:
+    publisher = _emulator(request).events
+    if publisher is None:
+        return web.json_response({"queue": None})
+    return web.json_response(
+        {
+            "queue": publisher.queue.name,
+            "faults": publisher.dice.settings.model_dump(by_alias=True),
+            "stats": dataclasses.asdict(publisher.stats),
+            "watching": publisher.watching,
+        }
+    )
+
+
+async def _set_event_faults(request: web.Request) -> web.Response:
+    publisher = _emulator(request).events
+    if publisher is None:
+        return web.json_response(
+            {"error": "No events queue: start the emulator with --events-queue."}, status=409
+        )
+    changes = await _json_object(request)
+    try:
+        updated = publisher.dice.update(changes)
+    except pydantic.ValidationError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(updated.model_dump(by_alias=True))
 
 
 async def _finish_training(request: web.Request) -> web.Response:
@@ -316,10 +447,29 @@ def make_app(emulator: Emulator) -> web.Application:
         app.router.add_post(f"{ADMIN}/reset", _admin_only(_reset))
         app.router.add_post(f"{ADMIN}/finish-training", _admin_only(_finish_training))
         app.router.add_post(f"{ADMIN}/history", _admin_only(_seed_history))
+        app.router.add_get(f"{ADMIN}/sqs", _admin_only(_get_sqs))
+        app.router.add_get(f"{ADMIN}/events", _admin_only(_get_events))
+        app.router.add_post(f"{ADMIN}/events/faults", _admin_only(_set_event_faults))
+
+    async def publish(_: web.Application) -> AsyncIterator[None]:
+        task = None
+        if emulator.events is not None:
+            task = asyncio.create_task(emulator.events.run(), name="sagemaker-events")
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def close(_: web.Application) -> None:
         emulator.close()
 
+    async def end_long_polls(_: web.Application) -> None:
+        # NB: before aiohttp waits for requests in flight, which a 20 s long poll would hold.
+        emulator.sqs.close()
+
+    app.on_shutdown.append(end_long_polls)
+    app.cleanup_ctx.append(publish)
     app.on_cleanup.append(close)
     return app
 
@@ -333,12 +483,13 @@ async def serve(config: settings.Settings) -> None:
     await site.start()
     logger.info(
         "SageMaker emulator listening on http://%s:%d (time scale %g, %d jobs loaded, "
-        "admin endpoint %s).",
+        "admin endpoint %s, events %s).",
         config.host,
         config.port,
         config.time_scale,
         len(emulator.store),
         f"on at {ADMIN}/" if config.admin else "off",
+        f"to SQS queue {config.events_queue}" if config.events_queue else "off",
     )
     try:
         await asyncio.Event().wait()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from sagemaker_operator.emulator import faults
+from sagemaker_operator.emulator.faults import EventFaults
 
 DEFAULT_PORT: Final = 8600
 DEFAULT_TIME_SCALE: Final = 0.2
@@ -50,3 +51,8 @@ class Settings:
     # (``--admin``), and then refused to browsers (see :mod:`.server`).
     admin: bool = False
     history: int = 0  # finished jobs seeded in ``region`` before start (see :mod:`.history`)
+    # An SQS queue, created at start, that receives an EventBridge "SageMaker Training Job
+    # State Change" event for every job's status change (see :mod:`.events`); None: no events.
+    events_queue: str | None = None
+    # NB: the field ``faults`` above shadows the module inside this class body.
+    event_faults: EventFaults = dataclasses.field(default_factory=EventFaults)

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -84,6 +85,8 @@ class Store:
         self._jobs: dict[Key, Job] = {}
         self._path = path
         self._journal: IO[str] | None = None
+        # Told of every job a request changed (the events publisher listens here).
+        self.on_put: Callable[[Job], None] | None = None
         if path is not None:
             self._load(path)
 
@@ -92,6 +95,10 @@ class Store:
 
     def get(self, key: Key) -> Job | None:
         return self._jobs.get(key)
+
+    def values(self) -> list[Job]:
+        """Every job, in every region."""
+        return list(self._jobs.values())
 
     def jobs(self, region: str) -> list[Job]:
         # A list, not a generator: callers may forget jobs while they walk the result.
@@ -102,6 +109,8 @@ class Store:
         job.settled = None
         self._jobs[job.key] = job
         self._write({"put": job.to_json()})
+        if self.on_put is not None:
+            self.on_put(job)
 
     def seed(self, jobs: list[Job]) -> int:
         """Add jobs that are not journalled (a seeded past, see :mod:`.history`); names

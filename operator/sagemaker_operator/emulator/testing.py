@@ -105,8 +105,26 @@ class AdminClient:
         count: int = self.counters()["operations"].get(operation, {}).get(outcome, 0)
         return count
 
-    def reset(self, *, jobs: bool = True, counters: bool = True, faults: bool = True) -> None:
-        self._call("POST", "/reset", {"jobs": jobs, "counters": counters, "faults": faults})
+    def reset(
+        self, *, jobs: bool = True, counters: bool = True, faults: bool = True, queues: bool = True
+    ) -> None:
+        body = {"jobs": jobs, "counters": counters, "faults": faults, "queues": queues}
+        self._call("POST", "/reset", body)
+
+    def sqs(self) -> dict[str, Any]:
+        """Messages per queue (``visible``, ``inFlight``, ``delayed``) and SQS calls counted."""
+        result: dict[str, Any] = self._call("GET", "/sqs")
+        return result
+
+    def events(self) -> dict[str, Any]:
+        """The events queue's name, its faults and counts (``published``, ``lost``...)."""
+        result: dict[str, Any] = self._call("GET", "/events")
+        return result
+
+    def set_event_faults(self, **changes: Any) -> dict[str, Any]:
+        """Change event faults, camelCase: ``lost={"count": 1}``, ``delaySeconds=30``."""
+        result: dict[str, Any] = self._call("POST", "/events/faults", changes)
+        return result
 
     def finish_training(self, region: str, spread_seconds: float = 0.0) -> int:
         """End the Training phase of the region's training jobs; how many were told."""
@@ -128,6 +146,17 @@ class Running:
     _loop: asyncio.AbstractEventLoop
     _runner: web.AppRunner
     _thread: threading.Thread
+
+    def clock_moved(self) -> None:
+        """Tell the emulator its clock was moved by hand; returns once it has looked again.
+
+        Events that fell due are then on the queue, and waiting receives have looked again.
+        """
+
+        async def moved() -> None:
+            self.emulator.clock_moved()
+
+        asyncio.run_coroutine_threadsafe(moved(), self._loop).result(timeout=10)
 
     def stop(self) -> None:
         future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop)
