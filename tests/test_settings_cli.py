@@ -69,6 +69,22 @@ SAMPLES = {
     "full_sweep_interval_seconds": Sample(
         ("--full-sweep-interval-seconds", "120"), 120.0, "90.5", 90.5
     ),
+    "events_queue_url": Sample(
+        ("--events-queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/sm-events"),
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/sm-events",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/other",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/other",
+    ),
+    "events_endpoint_url": Sample(
+        ("--events-endpoint-url", "https://sqs.example.internal"),
+        "https://sqs.example.internal",
+        "https://vpce.example.internal",
+        "https://vpce.example.internal",
+    ),
+    "events_sweep_interval_seconds": Sample(
+        ("--events-sweep-interval-seconds", "60"), 60.0, "600", 600.0
+    ),
+    "events_consumers": Sample(("--events-consumers", "2"), 2, "8", 8),
     "clock_skew_seconds": Sample(("--clock-skew-seconds", "0"), 0.0, "5.5", 5.5),
     "retry_max_delay_seconds": Sample(("--retry-max-delay-seconds", "30"), 30.0, "45", 45.0),
     "calls_per_second": Sample(("--calls-per-second", "0.5"), 0.5, "2", 2.0),

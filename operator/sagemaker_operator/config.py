@@ -62,6 +62,23 @@ class Settings(BaseSettings):
         "LastModifiedTimeAfter: running jobs it no longer shows are described, and the oldest "
         "may move to a Describe per cycle where that costs fewer List pages.",
     )
+    events_queue_url: str | None = Field(
+        None,
+        description="SQS queue that an EventBridge rule fills with SageMaker's Training Job "
+        "State Change events: status follows them, and the pollers only sweep (docs/events.md).",
+    )
+    events_endpoint_url: str | None = Field(
+        None, description="SQS endpoint override for the events queue, e.g. the emulator's URL."
+    )
+    events_sweep_interval_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="With an events queue: how often each region's poller still lists, the "
+        "safety net for events lost or late.",
+    )
+    events_consumers: int = Field(
+        4, ge=1, le=32, description="Long polls of the events queue at once (a thread each)."
+    )
     clock_skew_seconds: float = Field(
         60.0, ge=0, description="Overlap added to LastModifiedTimeAfter against clock skew."
     )

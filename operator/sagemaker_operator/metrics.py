@@ -44,6 +44,17 @@ POLLER_PAGES = Counter(
     "ListTrainingJobs pages read by the pollers, by sweep kind (recent, full).",
     ["region", "sweep"],
 )
+QUEUE_CALLS = Counter(
+    "sagemaker_operator_queue_calls_total",
+    "Calls to the SQS queue of SageMaker's job-state-change events, by operation and outcome.",
+    ["operation", "outcome"],
+)
+STATE_EVENTS = Counter(
+    "sagemaker_operator_state_events_total",
+    "Job-state-change events received, by what became of them: applied, stale (older than "
+    "the status), foreign (no resource here names the job), unreadable, retried.",
+    ["outcome"],
+)
 POLLER_OWED = Gauge(
     "sagemaker_operator_poller_owed_describes",
     "Running jobs shown from a ListTrainingJobs summary that still owe a full Describe.",

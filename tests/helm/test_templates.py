@@ -372,6 +372,10 @@ def test_every_operator_setting_is_set_from_values_and_parses(
             "sagemakerEndpointUrl": "http://emulator:8000",
             "pollIntervalSeconds": 2.5,
             "fullSweepIntervalSeconds": 120,
+            "eventsQueueUrl": "http://emulator:8000/123456789012/sm-events",
+            "eventsEndpointUrl": "http://emulator:8000",
+            "eventsSweepIntervalSeconds": 90,
+            "eventsConsumers": 2,
             "clockSkewSeconds": 0,
             "callsPerSecond": 7.5,
             "callBurst": 3,
@@ -407,6 +411,10 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     assert settings.sagemaker_endpoint_url == "http://emulator:8000"
     assert settings.poll_interval_seconds == 2.5
     assert settings.full_sweep_interval_seconds == 120
+    assert settings.events_queue_url == "http://emulator:8000/123456789012/sm-events"
+    assert settings.events_endpoint_url == "http://emulator:8000"
+    assert settings.events_sweep_interval_seconds == 90
+    assert settings.events_consumers == 2
     assert settings.clock_skew_seconds == 0
     assert settings.calls_per_second == 7.5
     assert settings.call_burst == 3

@@ -117,5 +117,14 @@ def test_owned_index_keeps_the_latest_record_per_resource() -> None:
 
     index.put("a", record("a", "us-east-1", {"trainingJobArn": "arn-a", "phase": "Completed"}))
     assert [job.terminal for job in index.in_region("us-east-1")] == [True]
-    index.put("b", None)  # deleted
+    index.forget("b")  # deleted
     assert (len(index), index.regions()) == (1, {"us-east-1"})
+
+
+def test_a_vouch_outlives_the_status_written_before_the_create() -> None:
+    index = owned.OwnedIndex()
+    index.vouch("a", "arn-a")  # the create succeeded, carrying a's uid tag
+    index.put("a", None)  # then the watch shows the status recorded just before it
+    assert index.vouched("a", "arn-a")
+    index.forget("a")  # the resource is deleted
+    assert not index.vouched("a", "arn-a")

@@ -140,7 +140,10 @@ async def owned_jobs(
 ) -> None:
     # NB: async though it does no I/O: kopf runs a sync handler on its thread pool.
     record = owned.record_of(namespace=str(namespace), name=name, uid=uid, meta=meta, status=status)
-    _runtime(memo).owned.put(uid, None if type == "DELETED" else record)
+    if type == "DELETED":
+        _runtime(memo).owned.forget(uid)
+    else:
+        _runtime(memo).owned.put(uid, record)
 
 
 @kopf.on.create(*RESOURCE, id="create-training-job")
@@ -214,4 +217,6 @@ def pollers_alive(memo: kopf.Memo, **_: Any) -> dict[str, float]:
     observing = runtime.tasks.get("observation")
     if observing is not None and observing.done():
         raise RuntimeError("observation has stopped")
-    return runtime.observation.health(max(600.0, 10 * runtime.settings.poll_interval_seconds))
+    settings = runtime.settings
+    slowest = max(settings.poll_interval_seconds, settings.events_sweep_interval_seconds)
+    return runtime.observation.health(max(600.0, 10 * slowest))

@@ -25,13 +25,15 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, ports, reconcile, status_writes
+from sagemaker_operator.controller import owned, ports, reconcile, state_changes, status_writes
 from sagemaker_operator.sagemaker import budget, errors
+from sagemaker_operator.sagemaker.queue import EventQueue, region_of
 
 if TYPE_CHECKING:
     from sagemaker_operator.config import Settings
@@ -46,6 +48,7 @@ PAGE_SIZE = 100
 PAGE_ATTEMPTS = 4  # a page is tried this often before the cycle gives up
 PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll intervals
+VISIBILITY_SECONDS = 60  # an unacknowledged event comes back after this (a failed write)
 IN_FLIGHT = frozenset({"InProgress", "Stopping"})  # a summary tells enough of these
 # A Describe's cost in List pages: the default rates (ListTrainingJobs 2/s, DescribeTrainingJob
 # 10/s of which observation has half) make one page worth 2.5 Describes.
@@ -407,12 +410,37 @@ class BulkObservation:
 
     def __init__(self) -> None:
         self.pollers: dict[str, RegionPoller] = {}
+        self.consumer: state_changes.QueueConsumer | None = None
 
     async def run(self, runtime: Runtime) -> None:
-        """Start a poller for each region as owned jobs appear there; runs until cancelled."""
+        """Start a poller for each region as owned jobs appear there, and the events queue's
+        consumers if there is one; runs until cancelled."""
+        settings = runtime.settings
         tasks: list[asyncio.Task[None]] = []
+        evented: str | None = None  # the Region whose events reach the queue
+        if settings.events_queue_url:
+            evented = region_of(settings.events_queue_url) or runtime.default_region
+            queue = EventQueue(
+                settings.events_queue_url,
+                region=runtime.default_region,
+                endpoint_url=settings.events_endpoint_url,
+                executor=ThreadPoolExecutor(settings.events_consumers, thread_name_prefix="sqs"),
+                visibility_seconds=VISIBILITY_SECONDS,
+            )
+            self.consumer = state_changes.QueueConsumer(
+                queue,
+                runtime.owned,
+                functools.partial(self._track, runtime),
+                vouch=runtime.owned.vouch,
+            )
+            tasks += [
+                asyncio.create_task(self.consumer.run_forever(), name=f"events/{i}")
+                for i in range(settings.events_consumers)
+            ]
         try:
             while True:
+                if self.consumer is not None:
+                    self.consumer.forget_all_but(runtime.owned.uids())
                 # NB: only Regions SageMaker has: a status naming another (written by hand)
                 # must not cost a client, a thread pool and a metrics label.
                 for region in (runtime.owned.regions() & runtime.regions) - set(self.pollers):
@@ -420,7 +448,11 @@ class BulkObservation:
                         runtime.clients.polling(region),
                         runtime.owned,
                         functools.partial(self._track, runtime),
-                        interval=runtime.settings.poll_interval_seconds,
+                        # NB: EventBridge rules are per Region: only the queue's Region's
+                        # events arrive, the others' pollers keep polling.
+                        interval=settings.events_sweep_interval_seconds
+                        if region == evented
+                        else settings.poll_interval_seconds,
                         concurrency=runtime.settings.thread_pool_size,
                         full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
                         skew=runtime.settings.clock_skew_seconds,
@@ -428,7 +460,7 @@ class BulkObservation:
                     )
                     self.pollers[region] = poller
                     tasks.append(asyncio.create_task(poller.run_forever(), name=f"poller/{region}"))
-                await asyncio.sleep(runtime.settings.poll_interval_seconds)
+                await asyncio.sleep(settings.poll_interval_seconds)
         finally:
             for task in tasks:
                 task.cancel()
@@ -437,6 +469,8 @@ class BulkObservation:
     def health(self, limit: float) -> dict[str, float]:
         """Seconds since each poller last finished a cycle; raises if one is older than limit."""
         ages = {region: time.monotonic() - p.last_progress for region, p in self.pollers.items()}
+        if self.consumer is not None:
+            ages["events"] = time.monotonic() - self.consumer.last_progress
         stuck = {region: age for region, age in ages.items() if age > limit}
         if stuck:
             raise RuntimeError(f"poller stuck for {stuck} seconds")

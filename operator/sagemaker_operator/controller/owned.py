@@ -140,12 +140,21 @@ class OwnedIndex:
         return len(self._by_uid)
 
     def put(self, uid: str, record: OwnedJob | None) -> None:
-        """Record a resource as the watch last showed it; None: it has no job (any more)."""
+        """Record a resource as the watch last showed it; None: it has no job (yet, or any
+        more). What was vouched for it stays: the watch can show the status written just
+        before CreateTrainingJob after the create has vouched for its job."""
         if record is None:
             self._by_uid.pop(uid, None)
-            self._vouched.pop(uid, None)
         else:
             self._by_uid[uid] = record
+
+    def forget(self, uid: str) -> None:
+        """The resource is gone: nothing of it is kept."""
+        self._by_uid.pop(uid, None)
+        self._vouched.pop(uid, None)
+
+    def uids(self) -> set[str]:
+        return set(self._by_uid)
 
     def in_region(self, region: str) -> list[OwnedJob]:
         return [job for job in self._by_uid.values() if job.region == region]

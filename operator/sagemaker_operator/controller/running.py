@@ -71,14 +71,19 @@ class InsecureEndpointError(SystemExit):
 
 
 def check_endpoint(settings: Settings) -> None:
-    """Refuse a plain-http SageMaker endpoint unless it is declared a local emulator."""
-    url = settings.sagemaker_endpoint_url or ""
-    if url.lower().startswith("http://") and not settings.allow_insecure_endpoint:
-        raise InsecureEndpointError(
-            f"--sagemaker-endpoint-url {url} is plain http: AWS credentials would cross the "
-            "network unencrypted. Use https, or set --allow-insecure-endpoint "
-            "(SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT=true) for a local emulator."
-        )
+    """Refuse a plain-http AWS endpoint (SageMaker's, or the events queue's) unless it is
+    declared a local emulator."""
+    for flag, url in (
+        ("--sagemaker-endpoint-url", settings.sagemaker_endpoint_url),
+        ("--events-endpoint-url", settings.events_endpoint_url),
+        ("--events-queue-url", settings.events_queue_url),
+    ):
+        if (url or "").lower().startswith("http://") and not settings.allow_insecure_endpoint:
+            raise InsecureEndpointError(
+                f"{flag} {url} is plain http: AWS credentials would cross the network "
+                "unencrypted. Use https, or set --allow-insecure-endpoint "
+                "(SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT=true) for a local emulator."
+            )
 
 
 def run(

@@ -1,0 +1,188 @@
+"""Status from SageMaker's own job-state-change events, read from an SQS queue.
+
+Where an EventBridge rule delivers SageMaker's "Training Job State Change" events to an SQS
+queue (docs/events.md), the operator long-polls it: one ``ReceiveMessage`` brings up to ten
+changes, each carrying the job's whole description, written to the resources that name the
+job with no Describe, then acknowledged with one ``DeleteMessageBatch``. The pollers keep
+running as a slow sweep (``--events-sweep-interval-seconds``), the safety net for events
+lost, late or never sent.
+
+Events are at-least-once and unordered (AWS warns that one change may yield several), so a
+change older than what a resource already shows is acknowledged and dropped, and one job's
+events are written one at a time. A message whose job no resource shows *yet* but which
+carries the operator's provenance tags (a create whose status write is still on its way) is
+looked at again a few seconds later, a few times, then dropped; any other job's message is
+acknowledged at once: a queue may carry the whole account's jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Protocol
+
+from sagemaker_operator import metrics, names
+from sagemaker_operator.controller import owned
+from sagemaker_operator.sagemaker import errors, state_events
+
+logger = logging.getLogger(__name__)
+
+Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
+RETRY_EARLY_SECONDS: Final = 5  # a message for a job no resource shows yet comes back then
+EARLY_RECEIVES: Final = 6  # ...at most this often (half a minute), then it is dropped
+MAX_BACKOFF_SECONDS: Final = 30.0
+
+
+class Queue(Protocol):
+    """What a consumer asks of the queue (:class:`sagemaker.queue.EventQueue`)."""
+
+    async def receive(self) -> list[Mapping[str, Any]]: ...
+
+    async def delete(self, receipts: Sequence[str]) -> None: ...
+
+    async def later(self, receipt: str, seconds: int) -> None: ...
+
+
+def judge(
+    change: state_events.Change,
+    named: Sequence[owned.OwnedJob],
+    shown: Mapping[str, datetime.datetime],
+) -> tuple[list[owned.OwnedJob], str]:
+    """The resources to write ``change`` into, and what became of it.
+
+    ``named``: the resources whose status names the job, in its region; ``shown``: the
+    newest change this process wrote for each (the index can lag behind its own writes).
+    Outcomes: ``applied``, ``stale`` (every resource shows something newer already),
+    ``early`` (no resource names it, but it carries a resource's uid tag), ``foreign``.
+    """
+    if not named:
+        return [], "early" if names.TAG_UID in change.tags else "foreign"
+    fresh = []
+    for job in named:
+        known = [
+            when
+            for when in (shown.get(job.uid), owned.parse_time(job.status.get("lastModifiedTime")))
+            if when is not None
+        ]
+        if change.modified is not None and known and change.modified < max(known):
+            continue
+        fresh.append(job)
+    return fresh, "applied" if fresh else "stale"
+
+
+class QueueConsumer:
+    """Receives, writes and acknowledges; several loops may share one consumer."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        index: owned.OwnedIndex,
+        apply: Apply,
+        *,
+        vouch: Callable[[str, str], None],
+    ) -> None:
+        self._queue = queue
+        self._index = index
+        self._apply = apply
+        self._vouch = vouch
+        self._shown: dict[str, datetime.datetime] = {}  # uid -> newest change written
+        self._locks: dict[str, asyncio.Lock] = {}  # one job's events, one at a time
+        self.last_progress = time.monotonic()
+
+    async def run_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.round()
+            except Exception as error:
+                if not isinstance(error, errors.SageMakerError):
+                    logger.exception("events queue: unexpected error")
+                failures += 1
+                delay = min(MAX_BACKOFF_SECONDS, 2.0**failures) * random.uniform(0.5, 1.0)
+                weather = isinstance(error, errors.TransientError)
+                logger.log(
+                    logging.INFO if weather else logging.WARNING,
+                    "events queue: %s; next receive in %.0fs",
+                    error,
+                    delay,
+                )
+                self.last_progress = time.monotonic()
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.last_progress = time.monotonic()
+
+    async def round(self) -> int:
+        """One receive; writes what it brought; returns how many messages it handled."""
+        messages = await self._queue.receive()
+        if not messages:
+            return 0
+        done: list[str] = []
+        early: list[str] = []
+
+        async def handle(message: Mapping[str, Any]) -> None:
+            receipt = str(message["ReceiptHandle"])
+            change = state_events.parse(str(message.get("Body", "")))
+            if change is None:
+                metrics.STATE_EVENTS.labels("unreadable").inc()
+                done.append(receipt)  # it will never read better
+                return
+            outcome = await self._write(change)
+            if outcome == "early":
+                receives = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 1))
+                if receives < EARLY_RECEIVES:
+                    metrics.STATE_EVENTS.labels("retried").inc()
+                    early.append(receipt)
+                    return
+                outcome = "foreign"
+            metrics.STATE_EVENTS.labels(outcome).inc()
+            if outcome != "failed":
+                done.append(receipt)  # a failed write is not acknowledged: it comes again
+
+        await asyncio.gather(*(handle(message) for message in messages))
+        if done:
+            await self._queue.delete(done)
+        for receipt in early:
+            await self._queue.later(receipt, RETRY_EARLY_SECONDS)
+        return len(messages)
+
+    async def _write(self, change: state_events.Change) -> str:
+        """Write ``change`` into each resource naming the job that shows nothing newer."""
+        named = [
+            job for job in self._index.in_region(change.region) if job.job_name == change.job_name
+        ]
+        if not named:
+            return judge(change, [], self._shown)[1]
+        written = False
+        for job in named:
+            async with self._locks.setdefault(job.uid, asyncio.Lock()):
+                fresh, _ = judge(change, [job], self._shown)  # again, under the job's lock
+                if not fresh:
+                    continue
+                if change.tags.get(names.TAG_UID) == job.uid:
+                    # The event carries the job's tags: the ownership proof, with no ListTags.
+                    self._vouch(job.uid, str(change.description["TrainingJobArn"]))
+                try:
+                    await self._apply(job, change.description)
+                except Exception as error:  # e.g. the API server's 429: the message comes again
+                    logger.info(
+                        "events queue: %s/%s not written: %s", job.namespace, job.name, error
+                    )
+                    return "failed"
+                written = True
+                if change.modified is not None:
+                    seen = self._shown.get(job.uid)
+                    self._shown[job.uid] = max(change.modified, seen or change.modified)
+        return "applied" if written else "stale"
+
+    def forget_all_but(self, uids: set[str]) -> None:
+        for uid in set(self._shown) - uids:
+            del self._shown[uid]
+        for uid in set(self._locks) - uids:
+            lock = self._locks[uid]
+            if not lock.locked():
+                del self._locks[uid]
