@@ -63,20 +63,48 @@ class Config:
     calls_per_second: float = 200.0
     call_burst: int = 200
     workdir: Path = Path("/tmp/smop-steady")
+    # Status from SageMaker's events on the emulator's SQS queue (docs/events.md); "sweep"
+    # is then the events sweep interval. Event faults: fractions lost and duplicated.
+    events: bool = False
+    events_lost: float = 0.0
+    events_duplicated: float = 0.0
+    history: int = 0  # finished jobs the account had before the run (docs/emulator.md)
 
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def operator_settings(cfg: Config) -> dict[str, str]:
-    return {
+QUEUE = "sagemaker-events"
+
+
+def operator_settings(cfg: Config, emulator_url: str) -> dict[str, str]:
+    found = {
         "poll_interval_seconds": str(cfg.poll),
         "full_sweep_interval_seconds": str(cfg.sweep),
         "clock_skew_seconds": str(cfg.skew),
         "calls_per_second": str(cfg.calls_per_second),
         "call_burst": str(cfg.call_burst),
     }
+    if cfg.events:
+        found |= {
+            "events_queue_url": f"{emulator_url}/123456789012/{QUEUE}",
+            "events_endpoint_url": emulator_url,
+            "events_sweep_interval_seconds": str(cfg.sweep),
+        }
+    return found
+
+
+def emulator_flags(cfg: Config) -> list[str]:
+    flags = [f"--history={cfg.history}"] if cfg.history else []
+    if cfg.events:
+        flags += [
+            f"--events-queue={QUEUE}",
+            f"--events-lost-fraction={cfg.events_lost}",
+            f"--events-duplicated-fraction={cfg.events_duplicated}",
+            "--seed=7",
+        ]
+    return flags
 
 
 def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
@@ -92,14 +120,16 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
             plane.wait_established(name)
         plane.kubectl("create", "namespace", scale.NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, workdir / "operator.kubeconfig")
-        emulator = stack.Emulator(workdir, cfg.time_scale, throttle=False).start()
+        emulator = stack.Emulator(workdir, cfg.time_scale, throttle=False).start(
+            *emulator_flags(cfg)
+        )
         operator = stack.Operator(
             workdir,
             kubeconfig,
             scale.NAMESPACE,
             emulator.url,
             scale.MODULES["ours"],
-            operator_settings(cfg),
+            operator_settings(cfg, emulator.url),
         ).start()
         configuration = k8s.Configuration()
         k8s_config.load_kube_config(str(plane.kubeconfig), client_configuration=configuration)
@@ -190,6 +220,7 @@ def change_all(
     if len(by_resource) != n or any(s.secondary != "Training" for s in latest.values()):
         raise RuntimeError("not every job is Training with one SageMaker job")
     before = emulator.counters()
+    sqs_before = emulator.admin("sqs")["counters"]["operations"] if cfg.events else {}
     log(f"N={n}: stopping {n} jobs from the bench")
     t0 = time.time()
     with ThreadPoolExecutor(8) as pool:
@@ -207,6 +238,7 @@ def change_all(
     scale.wait_for(lambda: shown(CHANGED), 600, "every change shown", every=0.2)
     t_shown = time.time()
     scale.wait_for(lambda: shown(("Stopped",)), 600, "every job Stopped shown", every=0.2)
+    t_all_stopped = time.time()
     time.sleep(2 * cfg.poll)
     calls = scale.diff(emulator.counters(), before)
 
@@ -227,7 +259,19 @@ def change_all(
         if not any(s.secondary == "Stopping" for s in history):
             skipped_stopping += 1
     lag = scale.percentiles(lag_change)
+    queue: dict[str, Any] = {}
+    if cfg.events:
+        sqs_calls = scale.diff(emulator.admin("sqs")["counters"]["operations"], sqs_before)
+        receives = sqs_calls["by_operation"].get("ReceiveMessage", 0)
+        queue = {
+            "sqs_calls": sqs_calls["by_operation"],
+            # Each job changed twice (Stopping, then Stopped): 2n changes were delivered.
+            "changes_per_receive": round(2 * n / max(1, receives), 2),
+            "events": emulator.admin("events")["stats"],
+            "all_stopped_shown_after_stop": round(t_all_stopped - t0, 1),
+        }
     return {
+        **queue,
         "stop_calls_seconds": round(t_stopped - t0, 1),
         "all_shown_after_first_stop": round(t_shown - t0, 1),
         "lag": lag,
@@ -352,6 +396,12 @@ def main() -> None:
     parser.add_argument("--steady-seconds", type=float, default=Config.steady_seconds)
     parser.add_argument("--calls-per-second", type=float, default=Config.calls_per_second)
     parser.add_argument("--no-changes", action="store_true", help="skip the stop-all lag run")
+    parser.add_argument(
+        "--events", action="store_true", help="status from events on the emulator's SQS queue"
+    )
+    parser.add_argument("--events-lost", type=float, default=0.0, help="fraction of events lost")
+    parser.add_argument("--events-duplicated", type=float, default=0.0, help="fraction duplicated")
+    parser.add_argument("--history", type=int, default=0, help="finished jobs seeded before")
     parser.add_argument("--workdir", type=Path, default=Config.workdir)
     parser.add_argument("--write-doc", action="store_true", help=f"write {DOC.name}")
     parser.add_argument(
@@ -362,8 +412,14 @@ def main() -> None:
         saved = json.loads(args.from_results.read_text())
         conf = saved["config"]
         cfg = Config(
-            **{k: float(v) for k, v in conf.items() if k not in ("call_burst", "workdir")},
+            **{
+                k: float(v)
+                for k, v in conf.items()
+                if k not in ("call_burst", "workdir", "events", "history")
+            },
             call_burst=int(conf["call_burst"]),
+            events=conf.get("events") == "True",
+            history=int(conf.get("history", 0)),
             workdir=Path(conf["workdir"]),
         )
         print(table(saved["runs"], cfg))
@@ -375,6 +431,10 @@ def main() -> None:
         poll=args.poll,
         sweep=args.sweep,
         skew=args.skew,
+        events=args.events,
+        events_lost=args.events_lost,
+        events_duplicated=args.events_duplicated,
+        history=args.history,
         time_scale=args.time_scale,
         steady_seconds=args.steady_seconds,
         calls_per_second=args.calls_per_second,
@@ -384,7 +444,7 @@ def main() -> None:
     sizes = args.n or [100, 1000]
     results = [run_one(n, cfg, changes=not args.no_changes and n == max(sizes)) for n in sizes]
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "steady-state.json"
+    out = RESULTS / ("steady-state-events.json" if cfg.events else "steady-state.json")
     settings = {k: str(v) for k, v in asdict(cfg).items()}
     out.write_text(
         json.dumps({"config": settings, "machine": machine(), "runs": results}, indent=2) + "\n"

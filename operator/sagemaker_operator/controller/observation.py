@@ -312,20 +312,18 @@ class RegionPoller:
                 self._described[job.uid] = mark
                 self._owed.add(job.uid)
 
-        async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None) -> None:
+        async def describe(job: owned.OwnedJob) -> None:
             async with gate:
                 error = await self._describe_and_apply(job)
                 if error is not None:
                     failed[job.uid] = error
-                elif mark is not None:
-                    self._described[job.uid] = mark
 
         summarized = [(j, m, s) for j, m, s in changed if s.get("TrainingJobStatus") in IN_FLIGHT]
-        ended = [(j, m) for j, m, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
+        ended = [j for j, _, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
         await asyncio.gather(
             *(show(job, mark, summary) for job, mark, summary in summarized),
-            *(describe(job, mark) for job, mark in ended),
-            *(describe(job, None) for job in to_describe),
+            *(describe(job) for job in ended),
+            *(describe(job) for job in to_describe),
         )
         attempted = len(changed) + len(to_describe)
         if failed and len(failed) == attempted:
@@ -356,6 +354,14 @@ class RegionPoller:
         except Exception as error:  # e.g. the API server's 429: this job, next cycle
             return error
         self._owed.discard(job.uid)
+        if description is not None:
+            # NB: what was described, which may be newer than the summary that asked: a later
+            # listing showing it is then no change (the index may not show the write yet).
+            self._described[job.uid] = owned.fingerprint(
+                description.get("TrainingJobStatus"),
+                description.get("SecondaryStatus"),
+                owned.parse_time(description.get("LastModifiedTime")),
+            )
         return None
 
     async def _pay_owed(self, running: Mapping[str, list[owned.OwnedJob]], seconds: float) -> None:
