@@ -120,6 +120,7 @@ class RegionPoller:
         self.last_progress = time.monotonic()  # a cycle ended, well or not: the loop is alive
         self.failures = 0
         self.throttled = 0  # throttled calls in the current cycle
+        self.work_seconds = 0.0  # the last cycle's listing, describes and writes
 
     async def run_forever(self) -> None:
         while True:
@@ -149,7 +150,8 @@ class RegionPoller:
                 continue
             self.failures = 0
             self.last_progress = time.monotonic()
-            self.finished(self.last_progress - started, described)
+            # NB: the cycle's own work; paying owed Describes only fills the interval's rest.
+            self.finished(self.work_seconds, described)
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
     def finished(self, took: float, described: int) -> None:
@@ -183,6 +185,7 @@ class RegionPoller:
         self._report_counts()
         if not running:
             self._last_cycle_start = cycle_start
+            self.work_seconds = time.monotonic() - started
             return 0
 
         everyone = [job for jobs in running.values() for job in jobs]
@@ -243,7 +246,8 @@ class RegionPoller:
             self._last_full_sweep = time.monotonic()
             self._direct |= split(listed, seen, self._describe_weight)
         # What is left of the interval settles the debts of summaries with full Describes.
-        await self._pay_owed(running, self._interval - (time.monotonic() - started))
+        self.work_seconds = time.monotonic() - started
+        await self._pay_owed(running, self._interval - self.work_seconds)
         return len(changed) + len(gone) + len(direct)
 
     async def _list(
