@@ -207,14 +207,17 @@ async def test_the_listing_starts_at_the_oldest_running_job_never_the_account_pa
     )
     await made.cycle()
     (params,) = listing.params
-    assert params["CreationTimeAfter"] == datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
+    # A second before the oldest: SageMaker's CreationTimeAfter is strict.
+    assert params["CreationTimeAfter"] == datetime.datetime(
+        2026, 12, 1, 8, 59, 59, tzinfo=datetime.UTC
+    )
     assert (params["SortBy"], params["SortOrder"]) == ("CreationTime", "Ascending")
     assert "LastModifiedTimeAfter" in params  # a recent cycle; filtered after each page
     listing.descriptions["b"] = [described("b", "Training")]  # the sweep did not see it
     made_full, _ = poller(listing, job("ub", "b", created="2026-12-01T09:10:00Z"), full=True)
     await made_full.cycle()
     assert listing.params[-1]["CreationTimeAfter"] == datetime.datetime(
-        2026, 12, 1, 9, 10, tzinfo=datetime.UTC
+        2026, 12, 1, 9, 9, 59, tzinfo=datetime.UTC
     )
     assert "LastModifiedTimeAfter" not in listing.params[-1]  # the sweep reads every summary
 
@@ -346,7 +349,7 @@ async def test_a_job_moved_to_direct_describes_is_no_longer_listed_from() -> Non
     listing.pages = [page(*[summary(n, "Training", 0) for n in names(30, "young")])]
     await made.cycle()
     assert listing.params[-1]["CreationTimeAfter"] == datetime.datetime(
-        2026, 12, 1, 9, 59, tzinfo=datetime.UTC
+        2026, 12, 1, 9, 58, 59, tzinfo=datetime.UTC
     )
     assert listing.calls[-2:] == [("list", ""), ("describe", "old")]
 

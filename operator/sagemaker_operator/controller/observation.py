@@ -204,7 +204,9 @@ class RegionPoller:
         if listed:
             # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
             # the oldest listed job on, never the account's past.
-            created_after = min(job.created_not_before for job in listed) - self._skew
+            # NB: a second more: CreationTimeAfter is strict, and the oldest must be in it.
+            oldest = min(job.created_not_before for job in listed)
+            created_after = oldest - self._skew - datetime.timedelta(seconds=1)
             modified_after = None
             if not full:
                 candidates = [job.watermark for job in uncovered]
