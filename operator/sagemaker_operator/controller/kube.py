@@ -218,6 +218,29 @@ class Kube:
         found = await self._run(self._core.list_namespace)
         return [dict(item.metadata.labels or {}) for item in found.items]
 
+    async def list_trainingjobs(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every TrainingJob in ``namespace`` (None: all), read in pages of 500."""
+        read: Callable[..., Any] = (
+            functools.partial(self._objects.list_namespaced_custom_object, namespace=namespace)
+            if namespace
+            else self._objects.list_cluster_custom_object
+        )
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = await self._run(
+                read,
+                group=names.GROUP,
+                version=names.VERSION,
+                plural=names.PLURAL,
+                limit=500,
+                _continue=token,
+            )
+            found += page.get("items", [])
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                return found
+
     async def list_policies(self) -> list[dict[str, Any]]:
         """Every TrainingJobPolicy (cluster-scoped); none while its CRD is not installed."""
         try:
