@@ -539,6 +539,9 @@ def main() -> None:
         "--history", type=int, default=0, help="finished jobs the account had before the run"
     )
     parser.add_argument(
+        "--delete-share", type=float, default=RunConfig.delete_share, help="resources deleted"
+    )
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -557,6 +560,7 @@ def main() -> None:
                 time_scale=args.time_scale,
                 finish_spread=args.finish_spread,
                 history=args.history,
+                delete_share=args.delete_share,
                 steady_seconds=args.steady_seconds,
                 faults=args.faults,
                 aws_buckets=args.aws_buckets,
