@@ -448,7 +448,9 @@ def main() -> None:
     sizes = args.n or [100, 1000]
     results = [run_one(n, cfg, changes=not args.no_changes and n == max(sizes)) for n in sizes]
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("steady-state-events.json" if cfg.events else "steady-state.json")
+    kind = "-events" if cfg.events else ""
+    kind += "-faults" if cfg.events_lost or cfg.events_duplicated else ""
+    out = RESULTS / f"steady-state{kind}.json"
     settings = {k: str(v) for k, v in asdict(cfg).items()}
     out.write_text(
         json.dumps({"config": settings, "machine": machine(), "runs": results}, indent=2) + "\n"
