@@ -69,7 +69,7 @@ def logs_command(
             window = text.parse_since(since)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--since") from None
-        since_ms = int((time.time() - window.total_seconds()) * 1000)
+        since_ms = max(0, int((time.time() - window.total_seconds()) * 1000))
     try:
         code = _run(
             name,
