@@ -107,7 +107,8 @@ def test_answers_match_botocores_output_shapes(
         assert shape is not None
         assert set(answer) <= set(shape.members), operation
         assert validator.problems(shape, answer) == ([], []), operation
-    assert answers["FilterLogEvents"]["events"] and "nextToken" in answers["FilterLogEvents"]
+    assert answers["FilterLogEvents"]["events"]
+    assert "nextToken" in answers["FilterLogEvents"]
 
 
 def test_forward_and_backward_tokens_and_the_end_of_the_stream(
@@ -131,7 +132,8 @@ def test_forward_and_backward_tokens_and_the_end_of_the_stream(
     again = cw.get_log_events(
         logGroupName=GROUP, logStreamName=name, nextToken=head["nextBackwardToken"]
     )
-    assert again["events"] == [] and again["nextBackwardToken"] == head["nextBackwardToken"]
+    assert again["events"] == []
+    assert again["nextBackwardToken"] == head["nextBackwardToken"]
     # The stream grows: the forward token at the end picks up where it stopped, each once.
     end = cw.get_log_events(logGroupName=GROUP, logStreamName=name, startFromHead=True)
     assert end["events"] == so_far
@@ -142,7 +144,8 @@ def test_forward_and_backward_tokens_and_the_end_of_the_stream(
         nextToken=end["nextForwardToken"],
         startFromHead=True,
     )
-    assert rest["events"] and rest["events"][0]["timestamp"] >= so_far[-1]["timestamp"]
+    assert rest["events"]
+    assert rest["events"][0]["timestamp"] >= so_far[-1]["timestamp"]
     assert so_far + rest["events"] == every_event(cw, name)
     # Time range: startTime included, endTime excluded.
     middle = so_far[40]["timestamp"]
@@ -153,7 +156,8 @@ def test_forward_and_backward_tokens_and_the_end_of_the_stream(
         endTime=middle + 1,
         startFromHead=True,
     )["events"]
-    assert ranged and all(e["timestamp"] == middle for e in ranged)
+    assert ranged
+    assert all(e["timestamp"] == middle for e in ranged)
 
 
 def test_metric_lines_agree_with_the_final_metrics_in_describe(
@@ -211,7 +215,8 @@ def test_lines_per_second_tag(sagemaker_client: Any, cw: Any, clock: HandClock) 
     code, message, _ = error_of(
         sagemaker_client.create_training_job, **request("bad", fate={"log-lines-per-second": "0"})
     )
-    assert code == "ValidationException" and "log-lines-per-second" in message
+    assert code == "ValidationException"
+    assert "log-lines-per-second" in message
 
 
 def test_describe_log_streams_orders_pages_and_refuses_what_aws_refuses(
@@ -253,9 +258,8 @@ def test_filter_log_events_interleaves_streams_and_matches_terms_and_phrases(
     assert {e["logStreamName"].split("/")[1][:6] for e in events} == {"algo-1", "algo-2"}
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     phrase = cw.filter_log_events(logGroupName=GROUP, filterPattern='"step 7/50" algo-2')
-    assert phrase["events"] and all(
-        "step 7/50" in e["message"] and "algo-2" in e["message"] for e in phrase["events"]
-    )
+    assert phrase["events"]
+    assert all("step 7/50" in e["message"] and "algo-2" in e["message"] for e in phrase["events"])
     excluded = cw.filter_log_events(logGroupName=GROUP, filterPattern="Training -image")
     assert [e["message"] for e in excluded["events"]] == ["Training complete."] * 2
     paged, token, pages = [], None, 0
@@ -268,7 +272,8 @@ def test_filter_log_events_interleaves_streams_and_matches_terms_and_phrases(
         token = page.get("nextToken")
         if not token:
             break
-    assert pages > 2 and [e["eventId"] for e in paged] == [e["eventId"] for e in events]
+    assert pages > 2
+    assert [e["eventId"] for e in paged] == [e["eventId"] for e in events]
 
 
 def test_logs_calls_are_throttled_by_their_own_buckets(

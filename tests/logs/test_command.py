@@ -124,9 +124,13 @@ def resource(
 
 
 def create(
-    emulator: testing.Running, name: str, hosts: int = 1, region: str = "us-east-1", **fate: str
+    emulator: testing.Running,
+    name: str,
+    hosts: int = 1,
+    region: str = "us-east-1",
+    fate: dict[str, str] | None = None,
 ) -> None:
-    body = request(name, fate=fate or None)
+    body = request(name, fate=fate)
     body["ResourceConfig"]["InstanceCount"] = hosts
     client_for(emulator.url, region).create_training_job(**body)
 
@@ -199,7 +203,9 @@ def test_a_failed_job_exits_non_zero_with_its_reason_last(
     run: Run,
 ) -> None:
     create(
-        sagemaker_emulator, "fails", outcome="Failed", **{"failure-reason": "AlgorithmError: boom"}
+        sagemaker_emulator,
+        "fails",
+        fate={"outcome": "Failed", "failure-reason": "AlgorithmError: boom"},
     )
     resource(control_plane, namespace, "fails", job="fails")
     clock.advance(TRAINING_ENDS + 60)
@@ -282,7 +288,7 @@ def test_a_resource_in_another_region(
 ) -> None:
     create(sagemaker_emulator, "abroad", region="eu-west-1")
     create(
-        sagemaker_emulator, "abroad", region="us-east-1", outcome="Failed"
+        sagemaker_emulator, "abroad", region="us-east-1", fate={"outcome": "Failed"}
     )  # same name, other job
     resource(control_plane, namespace, "abroad", job="abroad", region="eu-west-1")
     clock.advance(TRAINING_ENDS + 60)

@@ -13,7 +13,9 @@ round", and the next round goes on from its token. Following ends once the job i
 drained, so the last lines written before the end are never lost.
 
 Throttling, 5xx answers and connection faults are retried with capped, jittered exponential
-backoff (never a hot loop); a round that brought nothing waits the interval before the next.
+backoff; a round that caught up with every stream waits the interval before the next (only a
+reader still behind, stopped by a bound of ten full pages a stream, goes on at once): never a
+hot loop.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Reader:
         sleep: Callable[[float], None] = time.sleep,
         say: Callable[[str], None] = print,
         seed: int | None = None,
+        discover_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logs = logs
         self.job_name = job_name
@@ -76,6 +80,12 @@ class Reader:
         self.streams: dict[str, Stream] = {}
         self.stats = Stats()
         self._random = random.Random(seed)
+        # NB: DescribeLogStreams allows 5 calls a second per account: looked for at most
+        # this often (and always before a drain), not on every round of a busy stream.
+        self.discover_every = discover_every
+        self._clock = clock
+        self._discovered = -float("inf")
+        self.behind = False  # the last round stopped at a full page: more is waiting
 
     # -- calls --------------------------------------------------------------------------
 
@@ -138,6 +148,7 @@ class Reader:
             events.extend(first)
             if self.tail is not None or (len(first) < PAGE and not drain):
                 return events
+            self.behind = not drain
         while True:
             assert stream.token is not None
             page = self.call(
@@ -154,6 +165,9 @@ class Reader:
             if stream.token == sent:
                 return events  # the end of the stream, for now
             if len(got) < PAGE and not drain:
+                return events
+            if not drain and len(events) >= 10 * PAGE:
+                self.behind = True  # enough for one round; the next goes on at once
                 return events
 
     def _first_read(self, stream: Stream) -> list[dict[str, Any]]:
@@ -172,8 +186,11 @@ class Reader:
 
     def round(self, *, drain: bool) -> list[text.Line]:
         """Discover, then read every stream once (to its end with ``drain``); merged lines."""
-        self.discover()
+        if drain or self._clock() - self._discovered >= self.discover_every:
+            self.discover()
+            self._discovered = self._clock()
         batches: dict[str, list[dict[str, Any]]] = {}
+        self.behind = False
         for stream in self.streams.values():
             batches.setdefault(stream.host, []).extend(self.read(stream, drain=drain))
         lines = text.interleave(batches)
@@ -218,5 +235,5 @@ def follow(
                 f"({current[1]}); its hosts log once it is Training."
             )
             said = current
-        if not lines:
-            reader.sleep(interval)
+        if not reader.behind:
+            reader.sleep(interval)  # caught up: look again after the interval, not at once
