@@ -119,6 +119,9 @@ SAMPLES = {
         True,
         winner=(("--no-allow-insecure-endpoint",), False),
     ),
+    "failure_log_tail": Sample(
+        ("--failure-log-tail",), True, "true", True, winner=(("--no-failure-log-tail",), False)
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """The ``sagemaker-operator`` command line: one group, one subcommand per part of the product.
 
-Each part owns its subcommand (``run``, ``emulator``, ``crd``) and registers it here, so this
-module stays a table of contents rather than a place where logic accumulates.
+Each part owns its subcommand (``run``, ``emulator``, ``crd``, ``logs``) and registers it
+here, so this module stays a table of contents rather than a place where logic accumulates.
 """
 
 import click
@@ -41,10 +41,12 @@ def run(kubeconfig: str | None, **options: object) -> None:
 def _register() -> None:
     # NB: imported here so each part of the product stays importable on its own.
     from sagemaker_operator.emulator.command import emulator
+    from sagemaker_operator.logs.command import logs_command
     from sagemaker_operator.resource import crd
 
     main.add_command(emulator)
     main.add_command(crd.crd_command)
+    main.add_command(logs_command)
 
 
 _register()

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
         json_schema_extra={"cli_flag": "--operation-rate"},
         description="Per-operation budgets, Operation=RATE[/BURST] (e.g. CreateTrainingJob=5/10), "
         "over the defaults (CreateTrainingJob 2/5, DescribeTrainingJob 10/20, ListTrainingJobs "
-        "2/2, StopTrainingJob 2/5, UpdateTrainingJob 1/1, ListTags 10/20, AddTags 2/5).",
+        "2/2, StopTrainingJob 2/5, UpdateTrainingJob 1/1, ListTags 10/20, AddTags 2/5, and "
+        "CloudWatch Logs' GetLogEvents 5/5).",
     )
     observation_share: float = Field(
         0.5,
@@ -133,6 +134,12 @@ class Settings(BaseSettings):
         json_schema_extra={"cli_flag": "--extra-region"},
         description="Regions to accept beyond those botocore knows for SageMaker "
         "(comma-separated), e.g. a Region newer than the installed botocore.",
+    )
+    failure_log_tail: bool = Field(
+        False,
+        description="When a job ends Failed, read the last 20 lines of the failing host's "
+        "CloudWatch log (one logs:GetLogEvents call) into a Warning Event and "
+        "status.failureLogTail, credential-looking strings redacted.",
     )
     allow_insecure_endpoint: bool = Field(
         False,

@@ -34,6 +34,9 @@ def test_default_rates_are_the_documented_assumptions(sagemaker_emulator: testin
         "ListTrainingJobs": {"rate": 2.0, "burst": 2},
         "StopTrainingJob": {"rate": 2.0, "burst": 5},
         "UpdateTrainingJob": {"rate": 1.0, "burst": 1},
+        "DescribeLogStreams": {"rate": 5.0, "burst": 5},
+        "GetLogEvents": {"rate": 25.0, "burst": 25},
+        "FilterLogEvents": {"rate": 5.0, "burst": 5},
     }
 
 

@@ -21,6 +21,8 @@ OPERATIONS = {
     "AddTags",
     "ListTags",
 }
+# The CloudWatch Logs operations, only for the opt-in failure tail (operator.failureLogTail).
+OPTIONAL_LOGS = {"GetLogEvents"}
 
 
 def _actions() -> list[str]:
@@ -35,7 +37,19 @@ def _actions() -> list[str]:
 def test_policy_grants_exactly_the_operators_sagemaker_calls_and_passrole() -> None:
     actions = _actions()
     assert len(actions) == len(set(actions))
-    assert set(actions) == {f"sagemaker:{op}" for op in OPERATIONS} | {"iam:PassRole"}
+    assert set(actions) == {f"sagemaker:{op}" for op in OPERATIONS} | {"iam:PassRole"} | {
+        f"logs:{op}" for op in OPTIONAL_LOGS
+    }
+
+
+def test_the_logs_action_is_optional_and_reads_only_training_job_streams() -> None:
+    (statement,) = [s for s in POLICY["Statement"] if str(s["Action"]).startswith("logs:")]
+    assert statement["Sid"].startswith("Optional")
+    assert statement["Resource"] == (
+        "arn:aws:logs:*:*:log-group:/aws/sagemaker/TrainingJobs:log-stream:*"
+    )
+    model = botocore.session.get_session().get_service_model("logs")
+    assert OPTIONAL_LOGS - set(model.operation_names) == set()
 
 
 def test_every_action_is_a_real_sagemaker_operation() -> None:

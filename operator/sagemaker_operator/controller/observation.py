@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, ports, reconcile, state_changes, status_writes
+from sagemaker_operator.controller import (
+    failure_logs,
+    owned,
+    ports,
+    reconcile,
+    state_changes,
+    status_writes,
+)
 from sagemaker_operator.sagemaker import budget, errors
 from sagemaker_operator.sagemaker.queue import EventQueue, region_of
 
@@ -547,6 +554,7 @@ class BulkObservation:
         if outcome is None:
             return  # nothing changed, or the resource is gone
         metrics.STATUS_PATCHES.inc()
+        failure_logs.after_write(runtime, job, outcome.status)  # opt-in; runs beside
         modified = owned.parse_time((description or {}).get("LastModifiedTime"))
         if modified is not None:
             metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))

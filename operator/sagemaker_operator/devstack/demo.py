@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -132,7 +133,7 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
             )
             click.echo("demo: operator running")
 
-            _run_example(plane, example, workdir)
+            _run_example(plane, example, workdir, emulator_url)
             if keep:
                 _stay_up(plane, operator, emulator_url)
             else:
@@ -143,13 +144,16 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
                 process.wait(timeout=20)
 
 
-def _run_example(plane: ControlPlane, example: Path, workdir: Path) -> None:
-    """The example to Completed, then a long-running copy deleted: stopped, then released."""
+def _run_example(plane: ControlPlane, example: Path, workdir: Path, emulator_url: str) -> None:
+    """The example to Completed (its log lines shown as it trains, as `kubectl sagemaker logs
+    -f` prints them), then a long-running copy deleted: stopped, then released."""
     manifest = yaml.safe_load(example.read_text())
     name = manifest["metadata"]["name"]
     plane.kubectl("apply", "-n", "default", "-f", str(example))
-    click.echo(f"demo: applied {example.name}; its status as it changes:")
+    click.echo(f"demo: applied {example.name}; its status and its log lines as they come:")
+    logs = _show_logs(plane, name, emulator_url)
     phase = _follow(plane, name, "Completed")
+    logs.wait(timeout=60)
     if phase != "Completed":
         raise click.ClickException(f"{name} ended {phase}; see {workdir}/operator.log")
     plane.kubectl(
@@ -180,6 +184,42 @@ def _run_example(plane: ControlPlane, example: Path, workdir: Path) -> None:
     _follow(plane, other, "gone")
     click.echo("")
     click.echo(plane.kubectl("get", "events", "-n", "default", "--sort-by=.lastTimestamp").stdout)
+
+
+def _show_logs(plane: ControlPlane, name: str, emulator_url: str) -> subprocess.Popen[str]:
+    """``sagemaker-operator logs NAME -f`` in the background, its lines echoed as ``log |``."""
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="demo-user",
+        AWS_SECRET_ACCESS_KEY="demo-user",
+        AWS_EC2_METADATA_DISABLED="true",
+        SAGEMAKER_OPERATOR_ENDPOINT_URL=emulator_url,
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sagemaker_operator.cli",
+            "logs",
+            name,
+            "-f",
+            "-n",
+            "default",
+            f"--kubeconfig={plane.kubeconfig}",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def echo() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            click.echo(f"  log | {line.rstrip()}")
+
+    threading.Thread(target=echo, name="demo-logs", daemon=True).start()
+    return process
 
 
 def _long_running_copy(manifest: dict[str, Any]) -> dict[str, Any]:

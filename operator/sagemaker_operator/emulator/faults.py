@@ -56,6 +56,11 @@ DEFAULT_RATES: Final[dict[str, Rate]] = {
     "ListTrainingJobs": Rate(rate=2, burst=2),
     "StopTrainingJob": Rate(rate=2, burst=5),
     "UpdateTrainingJob": Rate(rate=1, burst=1),
+    # CloudWatch Logs (:mod:`.logs`): AWS documents these per account and Region (see
+    # docs/emulator.md for the sources); the bursts are our assumption.
+    "DescribeLogStreams": Rate(rate=5, burst=5),
+    "GetLogEvents": Rate(rate=25, burst=25),
+    "FilterLogEvents": Rate(rate=5, burst=5),
 }
 
 

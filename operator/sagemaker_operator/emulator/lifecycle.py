@@ -113,6 +113,9 @@ class Plan:
     max_runtime: float | None = None  # from StoppingCondition, scaled
     max_wait: float | None = None  # spot only, scaled, counted from creation
     keep_alive: float | None = None  # warm pool retention after the end, scaled; None: no pool
+    # Wall-clock seconds between two log lines of a host while Training (:mod:`.logs`);
+    # None: the default rate (a journal written before logs existed has none).
+    log_interval: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

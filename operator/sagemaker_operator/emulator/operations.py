@@ -18,6 +18,9 @@ no side channel (keys under :data:`FATE_PREFIX`, read once at creation):
     The ``FailureReason`` of a ``Failed`` job.
 ``emulator.sagemaker-operator.io/duration-seconds``
     Emulated seconds of the ``Training`` phase (scaled like every duration).
+``emulator.sagemaker-operator.io/log-lines-per-second``
+    Log lines each host writes per emulated second while ``Training`` (default 1; see
+    :mod:`.logs`).
 
 Instance quotas (``FaultSettings.instance_quotas``, set by ``--instance-quota`` or the admin
 endpoint) refuse a create with ``ResourceLimitExceeded`` when the instances of that type held
@@ -44,6 +47,9 @@ FATE_PREFIX: Final = "emulator.sagemaker-operator.io/"
 TAG_OUTCOME: Final = FATE_PREFIX + "outcome"
 TAG_FAILURE_REASON: Final = FATE_PREFIX + "failure-reason"
 TAG_DURATION: Final = FATE_PREFIX + "duration-seconds"
+TAG_LOG_RATE: Final = FATE_PREFIX + "log-lines-per-second"
+DEFAULT_LOG_RATE: Final = 1.0  # log lines per emulated second, per host, while Training
+MAX_LOG_RATE: Final = 10_000.0
 DEFAULT_FAILURE_REASON: Final = (
     f"AlgorithmError: the job failed as its tag {TAG_OUTCOME} asked (emulated failure)"
 )
@@ -234,6 +240,17 @@ class Service:
                 raise protocol.validation_error(
                     f"Tag '{TAG_DURATION}' must be a number of seconds, not '{tags[TAG_DURATION]}'."
                 )
+        log_rate = DEFAULT_LOG_RATE
+        if TAG_LOG_RATE in tags:
+            try:
+                log_rate = float(tags[TAG_LOG_RATE])
+            except ValueError:
+                log_rate = -1.0
+            if not 0 < log_rate <= MAX_LOG_RATE:  # NB: also refuses NaN
+                raise protocol.validation_error(
+                    f"Tag '{TAG_LOG_RATE}' must be a number of lines per second above 0 and "
+                    f"at most {MAX_LOG_RATE:g}, not '{tags[TAG_LOG_RATE]}'."
+                )
         failure_reason = None
         if outcome == lifecycle.FAILED:
             failure_reason = tags.get(TAG_FAILURE_REASON) or DEFAULT_FAILURE_REASON
@@ -252,6 +269,7 @@ class Service:
             max_runtime=max_runtime * scale if max_runtime is not None else None,
             max_wait=max_wait * scale if max_wait is not None else None,
             keep_alive=keep_alive * scale if keep_alive is not None else None,
+            log_interval=scale / log_rate,
         )
 
     def describe(self, params: dict[str, Any], region: str, now: float) -> dict[str, Any]:
@@ -498,9 +516,17 @@ def _metrics(job: store.Job, snapshot: lifecycle.Snapshot) -> list[dict[str, Any
     """A final value per metric the algorithm defines; fixed per job, so reruns agree."""
     definitions = job.request.get("AlgorithmSpecification", {}).get("MetricDefinitions") or []
     names = [d["Name"] for d in definitions] or ["train:loss"]
-    metrics = []
-    for name in names:
-        digest = hashlib.sha256(f"{job.name}/{name}".encode()).digest()
-        value = round(int.from_bytes(digest[:4], "big") / 2**32, 6)
-        metrics.append({"MetricName": name, "Value": value, "Timestamp": snapshot.training_end})
-    return metrics
+    return [
+        {
+            "MetricName": name,
+            "Value": metric_value(job.name, name),
+            "Timestamp": snapshot.training_end,
+        }
+        for name in names
+    ]
+
+
+def metric_value(job_name: str, metric: str) -> float:
+    """The final value of one metric of one job: fixed, so Describe and the log agree."""
+    digest = hashlib.sha256(f"{job_name}/{metric}".encode()).digest()
+    return round(int.from_bytes(digest[:4], "big") / 2**32, 6)

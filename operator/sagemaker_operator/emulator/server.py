@@ -47,7 +47,7 @@ import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import botocore.session
@@ -61,6 +61,7 @@ from sagemaker_operator.emulator import (
     faults,
     history,
     lifecycle,
+    logs,
     operations,
     protocol,
     settings,
@@ -102,8 +103,16 @@ class Emulator:
             self.model, config, self.store, quotas=lambda: self.faults.settings.instance_quotas
         )
         self.counters = counters.Counters()
-        self._operations: dict[str, OperationModel] = {
-            name: self.model.operation_model(name) for name in self.service.handlers
+        self.logs = logs.Service(load_model("logs"), self.service, config.account)
+        # The APIs answered on POST / through one path (faults, validation, counters), by
+        # the X-Amz-Target prefix: SageMaker's, and CloudWatch Logs' (:mod:`.logs`).
+        self._apis: dict[str, _Api] = {
+            protocol.TARGET_PREFIX: _Api(
+                {name: self.model.operation_model(name) for name in self.service.handlers},
+                self.service.handlers,
+                self.validator,
+            ),
+            logs.TARGET_PREFIX: _Api(self.logs.operations, self.logs.handlers, self.logs.validator),
         }
         self._seeded: dict[str, int] = {}  # history jobs seeded so far, per region
         if config.history:
@@ -134,15 +143,13 @@ class Emulator:
     async def call(
         self, target: str | None, body: bytes, authorization: str | None
     ) -> web.Response | None:
-        """Answer one SageMaker call; None: it was applied, close the connection unanswered."""
+        """Answer one SageMaker (or CloudWatch Logs) call; None: it was applied, close the
+        connection unanswered."""
         request_id = str(uuid.uuid4())
-        operation = (target or "").removeprefix(protocol.TARGET_PREFIX)
+        prefix, _, operation = (target or "").partition(".")
+        api = self._apis.get(prefix + ".")
         try:
-            if (
-                target is None
-                or not target.startswith(protocol.TARGET_PREFIX)
-                or operation not in self._operations
-            ):
+            if api is None or operation not in api.operations:
                 operation = "Unknown"
                 raise protocol.unknown_operation(target or "")
             if self.faults.latency:
@@ -152,9 +159,9 @@ class Emulator:
             if fault is not None:
                 raise fault
             params = protocol.decode_body(body)
-            self.validator.validate_request(self._operations[operation], params)
+            api.validator.validate_request(api.operations[operation], params)
             region = protocol.region_of(authorization, self.config.region)
-            result = self.service.handlers[operation](params, region, now)
+            result = api.handlers[operation](params, region, now)
         except protocol.ApiError as error:
             self.counters.record(operation, error.code)
             return _error_response(error, request_id)
@@ -268,6 +275,13 @@ class Emulator:
 
 
 EMULATOR_KEY: Final = web.AppKey("emulator", Emulator)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Api:
+    operations: dict[str, OperationModel]
+    handlers: Mapping[str, Callable[[dict[str, Any], str, float], dict[str, Any]]]
+    validator: Validator
 
 
 def _error_response(

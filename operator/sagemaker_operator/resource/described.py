@@ -3,8 +3,8 @@
 The status is a selection of ``DescribeTrainingJob``'s members (``DESCRIBED``), named by the
 one naming rule and converted by walking the output shape: timestamps become RFC 3339 strings
 in UTC, everything else stays as JSON already has it. The operator adds its own fields beside
-them (``OPERATOR_STATUS_FIELDS``): ``phase``, ``logsUrl``, ``region``, ``observedGeneration``
-and ``conditions``.
+them (``OPERATOR_STATUS_FIELDS``): ``phase``, ``logsUrl``, ``region``, ``failureLogTail``,
+``observedGeneration`` and ``conditions``.
 """
 
 import base64
@@ -37,6 +37,9 @@ DESCRIBED: tuple[str, ...] = (
     "ProfilingStatus",
     "WarmPoolStatus",
 )
+
+# Characters of status.failureLogTail at most (controller/failure_logs.py keeps the last lines).
+FAILURE_LOG_TAIL_MAX = 4096
 
 # status.phase: one word for workflow engines (Argo's successCondition/failureCondition).
 # NB: which phase a SageMaker status maps to is decided in ``conditions``.
@@ -138,6 +141,13 @@ def _operator_fields() -> dict[str, schema.Schema]:
         "region": {
             "type": "string",
             "description": "The AWS Region the SageMaker job was created in.",
+        },
+        "failureLogTail": {
+            "type": "string",
+            "maxLength": FAILURE_LOG_TAIL_MAX,
+            "description": "The last lines the failing host logged before the job failed "
+            "(only with the operator's failureLogTail setting), credential-looking strings "
+            "redacted. The whole log: `kubectl sagemaker logs NAME`.",
         },
         "observedGeneration": {
             "type": "integer",

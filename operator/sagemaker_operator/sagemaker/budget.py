@@ -58,6 +58,10 @@ DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "UpdateTrainingJob": Rate(1, 1),
     "ListTags": Rate(10, 20),
     "AddTags": Rate(2, 5),
+    # CloudWatch Logs, for the failure tail (controller/failure_logs.py): a fifth of the 25
+    # calls a second AWS documents per account and Region, the rest left to people reading
+    # logs with `sagemaker-operator logs`.
+    "GetLogEvents": Rate(5, 5),
 }
 SHARED: Final = frozenset({"DescribeTrainingJob", "ListTags"})
 # NB: gentle on purpose. A throttle may be the account's other clients rather than our pace

@@ -49,18 +49,18 @@ class RegionClient:
         # AsyncLimiter(max_rate, period) lets max_rate calls through per period, bursting up
         # to max_rate: a bucket of `burst` tokens refilled at `calls_per_second`.
         self._limiter = AsyncLimiter(burst, burst / calls_per_second)
-        self._client = boto3.session.Session().client(
-            "sagemaker",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(
-                retries={"mode": "standard", "total_max_attempts": 1},
-                max_pool_connections=pool_size,
-                user_agent_extra=f"sagemaker-operator/{__version__}",
-                connect_timeout=10,
-                read_timeout=30,
-            ),
+        self._config = Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            max_pool_connections=pool_size,
+            user_agent_extra=f"sagemaker-operator/{__version__}",
+            connect_timeout=10,
+            read_timeout=30,
         )
+        self._endpoint_url = endpoint_url
+        self._client = boto3.session.Session().client(
+            "sagemaker", region_name=region, endpoint_url=endpoint_url, config=self._config
+        )
+        self._logs: Any = None  # CloudWatch Logs' client, made on first use (failure tails)
 
     async def call(self, operation: str, **params: Any) -> Response:
         """Call ``operation`` (botocore's snake_case name); raise :mod:`errors` classes.
@@ -68,8 +68,11 @@ class RegionClient:
         The operation's own budget first (in this client's lane), then the region's overall
         one; a throttle slows the operation's bucket down.
         """
-        method = getattr(self._client, operation)
-        api_name = self._client.meta.method_to_api_mapping[operation]
+        return await self._call(self._client, operation, params)
+
+    async def _call(self, client: Any, operation: str, params: dict[str, Any]) -> Response:
+        method = getattr(client, operation)
+        api_name = client.meta.method_to_api_mapping[operation]
         await self._budget.acquire(self._lane, api_name)
         async with self._limiter:
             loop = asyncio.get_running_loop()
@@ -94,6 +97,21 @@ class RegionClient:
         sibling._executor = executor
         sibling._lane = lane
         return sibling
+
+    async def log_events(self, group: str, stream: str, **params: Any) -> Response:
+        """One CloudWatch Logs ``GetLogEvents`` call, in this region's budget like the rest.
+
+        The endpoint override, when there is one, serves Logs too (the emulator does).
+        """
+        if self._logs is None:
+            self._logs = boto3.session.Session().client(
+                "logs",
+                region_name=self.region,
+                endpoint_url=self._endpoint_url,
+                config=self._config,
+            )
+        params = {"logGroupName": group, "logStreamName": stream, **params}
+        return await self._call(self._logs, "get_log_events", params)
 
     async def describe(self, job_name: str) -> Response:
         return await self.call("describe_training_job", TrainingJobName=job_name)
