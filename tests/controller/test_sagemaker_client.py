@@ -84,3 +84,30 @@ def test_pollers_and_handlers_spend_one_budget(
     assert polling is registry.polling(REGION)
     assert polling._limiter is handling._limiter  # one token bucket per region
     assert polling._client is handling._client
+
+
+async def test_a_handlers_call_is_tried_again_where_it_failed(
+    clients: tuple[SageMakerClients, threading.Event],
+    sagemaker_emulator: testing.Running,
+) -> None:
+    """A 503 costs the call a retry, not its handler one (whose backoff grows to minutes)."""
+    registry, backlog = clients
+    backlog.set()  # the handlers' thread is free for this test
+    sagemaker_emulator.admin.lose_responses("ListTrainingJobs", count=2, mode="unavailable")
+    answer = await registry[REGION].list_page(MaxResults=1)
+    assert answer["TrainingJobSummaries"] == []
+    admin = sagemaker_emulator.admin
+    assert admin.calls("ListTrainingJobs", "LostResponse") == 2
+    assert admin.calls("ListTrainingJobs") == 1  # the third try answered
+
+
+async def test_a_pollers_call_is_not_tried_again_by_the_client(
+    clients: tuple[SageMakerClients, threading.Event],
+    sagemaker_emulator: testing.Running,
+) -> None:
+    """The poller retries a page where it failed itself: no second layer of retries."""
+    registry, _ = clients
+    sagemaker_emulator.admin.lose_responses("ListTrainingJobs", count=1, mode="unavailable")
+    with pytest.raises(errors.TransientError):
+        await registry.polling(REGION).list_page(MaxResults=1)
+    assert sagemaker_emulator.admin.calls("ListTrainingJobs", "LostResponse") == 1

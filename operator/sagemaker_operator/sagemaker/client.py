@@ -3,8 +3,8 @@
 boto3 is blocking, so calls run on a bounded thread pool; the asyncio side waits for a token
 first, so a burst of a thousand new resources queues here instead of earning a throttling
 storm from AWS. botocore's own retries are off: a retry that bypassed the bucket would spend
-the budget twice, so retrying is the caller's decision (kopf's handler retries, or the
-poller's next cycle), always back through the bucket.
+the budget twice, so every retry goes back through the bucket: a handler's call a few times
+here, then kopf's handler retry; a poller's page where it failed, or its job next cycle.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import random
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -25,6 +26,8 @@ from sagemaker_operator.sagemaker import budget as budget_
 from sagemaker_operator.sagemaker import errors
 
 Response = dict[str, Any]
+CALL_ATTEMPTS = 3  # a handler's call, tried this often before its handler retries
+CALL_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 
 
 class RegionClient:
@@ -66,9 +69,21 @@ class RegionClient:
         """Call ``operation`` (botocore's snake_case name); raise :mod:`errors` classes.
 
         The operation's own budget first (in this client's lane), then the region's overall
-        one; a throttle slows the operation's bucket down.
+        one; a throttle slows the operation's bucket down. In the handlers' lane a transient
+        fault (throttling, 5xx, network) is tried again here, a few times, with jitter and
+        each time back through the budget: one throttled call out of a delete's three must
+        not cost the whole handler a retry, whose backoff grows to minutes. The pollers
+        retry in their own way (a page where it failed, a job next cycle).
         """
-        return await self._call(self._client, operation, params)
+        attempts = CALL_ATTEMPTS if self._lane is budget_.Lane.RECONCILE else 1
+        for attempt in range(attempts):
+            try:
+                return await self._call(self._client, operation, params)
+            except errors.TransientError:
+                if attempt + 1 == attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0, CALL_RETRY_SECONDS * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     async def _call(self, client: Any, operation: str, params: dict[str, Any]) -> Response:
         method = getattr(client, operation)
