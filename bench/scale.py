@@ -76,6 +76,7 @@ class RunConfig:
     # cannot end faster, over a run, than the account can create them.
     finish_spread: float = 0.0
     history: int = 0  # finished jobs seeded in the emulator before the run (an account's past)
+    stop_after_restart: bool = False  # end once the restart is measured (no finish phase)
     delete_share: float = 0.1
     steady_seconds: float = 90.0
     restart_window: float = 60.0
@@ -450,25 +451,28 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             }
             log(f"{cfg.label}: restart caught up in {waited:.1f}s, calls {upto['by_operation']}")
 
-            spread = cfg.finish_spread or phases["all_created_seen"] - phases["start"]
-            if paced and not cfg.finish_spread:
-                spread = max(spread, cfg.n / budget.DEFAULT_RATES["CreateTrainingJob"].rate)
-            told = emulator.admin(
-                "finish-training", {"region": "us-east-1", "spreadSeconds": spread}
-            )["jobs"]
-            phases["finish_training"] = time.time()
-            result["finish"] = {"jobs": told, "spread_seconds": round(spread, 1)}
-            log(f"{cfg.label}: training ends for {told} jobs over {spread:.0f}s")
+            if not cfg.stop_after_restart:
+                spread = cfg.finish_spread or phases["all_created_seen"] - phases["start"]
+                if paced and not cfg.finish_spread:
+                    spread = max(spread, cfg.n / budget.DEFAULT_RATES["CreateTrainingJob"].rate)
+                told = emulator.admin(
+                    "finish-training", {"region": "us-east-1", "spreadSeconds": spread}
+                )["jobs"]
+                phases["finish_training"] = time.time()
+                result["finish"] = {"jobs": told, "spread_seconds": round(spread, 1)}
+                log(f"{cfg.label}: training ends for {told} jobs over {spread:.0f}s")
 
-            def finished() -> bool:
-                latest, alive = watch.latest(), watch.alive()
-                return len(alive) == cfg.n - len(doomed) and all(
-                    s.secondary in TERMINAL for name, s in latest.items() if name in alive
-                )
+                def finished() -> bool:
+                    latest, alive = watch.latest(), watch.alive()
+                    return len(alive) == cfg.n - len(doomed) and all(
+                        s.secondary in TERMINAL for name, s in latest.items() if name in alive
+                    )
 
-            wait_for(finished, spread + 1800, "all finished")
-            time.sleep(5)
-            phases["end"] = time.time()
+                wait_for(finished, spread + 1800, "all finished")
+                time.sleep(5)
+                phases["end"] = time.time()
+            else:
+                phases["end"] = time.time()
             total = diff(emulator.counters(), {})
             result["calls_total"] = total
             result["calls_during_creation"] = diff(counters_created, {})
@@ -539,6 +543,9 @@ def main() -> None:
         "--history", type=int, default=0, help="finished jobs the account had before the run"
     )
     parser.add_argument(
+        "--stop-after-restart", action="store_true", help="end after the restart is measured"
+    )
+    parser.add_argument(
         "--delete-share", type=float, default=RunConfig.delete_share, help="resources deleted"
     )
     parser.add_argument(
@@ -561,6 +568,7 @@ def main() -> None:
                 finish_spread=args.finish_spread,
                 history=args.history,
                 delete_share=args.delete_share,
+                stop_after_restart=args.stop_after_restart,
                 steady_seconds=args.steady_seconds,
                 faults=args.faults,
                 aws_buckets=args.aws_buckets,

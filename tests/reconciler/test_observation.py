@@ -156,16 +156,28 @@ async def test_a_job_in_progress_is_shown_from_its_summary_then_described() -> N
 
 
 async def test_an_owed_describe_waits_for_a_cycle_with_time_left() -> None:
+    attempts = observation.PAGE_ATTEMPTS
     listing = FakeListing(
-        [page(summary("a", "Downloading", 5))], {"a": [THROTTLED, described("a", "Downloading")]}
+        [page(summary("a", "Downloading", 5))],
+        {"a": [*[THROTTLED] * attempts, described("a", "Downloading")]},
     )
     made, applied = poller(listing, job("ua", "a", "Starting"))
     await made.cycle()
-    assert applied.kinds == ["summary"]  # the Describe was throttled: still owed
+    assert applied.kinds == ["summary"]  # every try of the Describe was throttled: still owed
     listing.pages = [page()]
     await made.cycle()
     assert applied.kinds == ["summary", "described"]
     assert listing.calls[-1] == ("describe", "a")
+
+
+async def test_a_throttled_describe_is_tried_again_in_the_same_cycle() -> None:
+    listing = FakeListing(
+        [page(ended("a", 5))], {"a": [THROTTLED, THROTTLED, described("a", "Completed")]}
+    )
+    made, applied = poller(listing, job("ua", "a"))
+    assert await made.cycle() == 1
+    assert applied.seen == [("ua", "Completed")]
+    assert listing.calls.count(("describe", "a")) == 3
 
 
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:
@@ -183,7 +195,7 @@ async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> N
 
 
 async def test_a_job_that_ended_is_described_before_anything_is_written() -> None:
-    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED]})
+    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED] * observation.PAGE_ATTEMPTS})
     made, applied = poller(listing, job("ua", "a"))
     with pytest.raises(errors.ThrottlingError):
         await made.cycle()
@@ -290,7 +302,7 @@ async def test_a_failed_status_write_is_retried_next_cycle() -> None:
 
 
 async def test_when_every_describe_fails_the_cycle_fails() -> None:
-    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED]})
+    listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED] * observation.PAGE_ATTEMPTS})
     made, _ = poller(listing, job("ua", "a"))
     with pytest.raises(errors.ThrottlingError):
         await made.cycle()
@@ -369,14 +381,16 @@ async def test_throttles_are_counted_and_said_once_per_cycle_at_info(
 ) -> None:
     listing = FakeListing(
         [THROTTLED, page(ended("a", 5), ended("b", 5))],
-        {"a": [THROTTLED], "b": [described("b", "Completed")]},
+        {"a": [THROTTLED] * observation.PAGE_ATTEMPTS, "b": [described("b", "Completed")]},
     )
     made, _ = poller(listing, job("ua", "a"), job("ub", "b"))
     with caplog.at_level(logging.INFO, logger=observation.__name__):
         await made.cycle()
         made.finished(1.0, 2)
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.INFO]
-    assert "2 calls throttled this cycle" in caplog.records[-1].message
+    # The page once, the Describe of a at each of its tries.
+    throttles = 1 + observation.PAGE_ATTEMPTS
+    assert f"{throttles} calls throttled this cycle" in caplog.records[-1].message
     assert made.throttled == 0  # counted afresh next cycle
 
 

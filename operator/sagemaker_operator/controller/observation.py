@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 # Called with the owned job and SageMaker's description (None: SageMaker no longer knows it).
 Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 PAGE_SIZE = 100
-PAGE_ATTEMPTS = 4  # a page is tried this often before the cycle gives up
+PAGE_ATTEMPTS = 4  # a page (or a Describe) is tried this often before the cycle gives up
 PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll intervals
 VISIBILITY_SECONDS = 60  # an unacknowledged event comes back after this (a failed write)
@@ -354,14 +354,26 @@ class RegionPoller:
         return set(failed)
 
     async def _describe_and_apply(self, job: owned.OwnedJob) -> Exception | None:
-        """Describe one job and write what it says; the error, if either failed."""
-        try:
-            description: Mapping[str, Any] | None = await self._client.describe(job.job_name)
-        except errors.JobNotFoundError:
-            description = None
-        except errors.SageMakerError as error:  # throttled, or refused: this job only
-            self.throttled += isinstance(error, errors.ThrottlingError)
-            return error
+        """Describe one job and write what it says; the error, if either failed.
+
+        A transient fault is tried again where it failed, like a page: in the fault run a
+        job whose Describe was throttled waited a whole cycle per throttle, and the ends of
+        jobs showed up to a minute late.
+        """
+        description: Mapping[str, Any] | None = None
+        for attempt in range(PAGE_ATTEMPTS):
+            try:
+                description = await self._client.describe(job.job_name)
+                break
+            except errors.JobNotFoundError:
+                break
+            except errors.TransientError as error:
+                self.throttled += isinstance(error, errors.ThrottlingError)
+                if attempt + 1 == PAGE_ATTEMPTS:
+                    return error
+                await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
+            except errors.SageMakerError as error:  # refused: this job only, next cycle
+                return error
         try:
             await self._apply(job, description)
         except Exception as error:  # e.g. the API server's 429: this job, next cycle
