@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from sagemaker_operator.devstack.controlplane import ControlPlane
-from sagemaker_operator.emulator import faults, settings, testing
+from sagemaker_operator.emulator import testing
 from tests.controller.helpers import apply, condition, get_all, manifest, metric, wait_phase
+from tests.plugins.emulator import emulator_config
 from tests.plugins.operator import StartOperator
 
 QUEUE = "sagemaker-events"
@@ -18,14 +19,7 @@ QUEUE = "sagemaker-events"
 
 @pytest.fixture(scope="module")
 def events_emulator() -> Iterator[testing.Running]:
-    config = settings.Settings(
-        port=0,
-        time_scale=settings.TEST_TIME_SCALE,
-        faults=faults.FaultSettings(throttling=False),
-        admin=True,
-        events_queue=QUEUE,
-    )
-    with testing.running(config) as running:
+    with testing.running(emulator_config(events_queue=QUEUE)) as running:
         yield running
 
 

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sagemaker_operator.emulator import faults, settings, testing
+from sagemaker_operator.emulator import testing
 from tests.emulator.jobs import HandClock
 from tests.emulator.queues import EVENTS_QUEUE, START, Harness, harness_for
+from tests.plugins.emulator import emulator_config
 
 
 @pytest.fixture
@@ -22,13 +23,8 @@ def clock(sagemaker_emulator: testing.Running, monkeypatch: pytest.MonkeyPatch) 
 
 @pytest.fixture(scope="session")
 def events_emulator() -> Iterator[testing.Running]:
-    config = settings.Settings(
-        port=0,
-        time_scale=1.0,  # emulated seconds are the hand clock's seconds
-        faults=faults.FaultSettings(throttling=False),
-        admin=True,
-        events_queue=EVENTS_QUEUE,
-    )
+    # Time scale 1: emulated seconds are the hand clock's seconds.
+    config = emulator_config(time_scale=1.0, events_queue=EVENTS_QUEUE)
     with testing.running(config) as running:
         yield running
 

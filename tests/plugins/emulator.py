@@ -18,6 +18,7 @@ Listed in the root ``conftest.py`` (``pytest_plugins``). Fixtures:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,15 +44,21 @@ def client_for(url: str, region: str = "us-east-1", **config: Any) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
-def sagemaker_emulator_session() -> Iterator[testing.Running]:
-    config = settings.Settings(
+def emulator_config(**changes: Any) -> settings.Settings:
+    """The tests' emulator: a free port, ~1 s jobs, throttling off, the admin endpoint on;
+    ``changes`` to any of those or the rest (``events_queue="q"``, ``time_scale=1.0``)."""
+    found = settings.Settings(
         port=0,
         time_scale=settings.TEST_TIME_SCALE,
         faults=faults.FaultSettings(throttling=False),
         admin=True,
     )
-    with testing.running(config) as running:
+    return dataclasses.replace(found, **changes)
+
+
+@pytest.fixture(scope="session")
+def sagemaker_emulator_session() -> Iterator[testing.Running]:
+    with testing.running(emulator_config()) as running:
         yield running
 
 
