@@ -218,5 +218,7 @@ def pollers_alive(memo: kopf.Memo, **_: Any) -> dict[str, float]:
     if observing is not None and observing.done():
         raise RuntimeError("observation has stopped")
     settings = runtime.settings
-    slowest = max(settings.poll_interval_seconds, settings.events_sweep_interval_seconds)
+    slowest = settings.poll_interval_seconds
+    if settings.events_queue_url:  # the queue's Region's poller only sweeps
+        slowest = max(slowest, settings.events_sweep_interval_seconds)
     return runtime.observation.health(max(600.0, 10 * slowest))
