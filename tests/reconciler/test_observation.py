@@ -6,6 +6,7 @@ the real client raises (botocore's exceptions through ``errors.classify``).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -400,3 +401,28 @@ async def test_throttles_are_counted_and_said_once_per_cycle_at_info(
 def test_a_failing_loop_waits_at_most_a_few_intervals(failures: int, delay: float) -> None:
     assert observation.loop_delay(failures, 10.0, 1.0) == delay
     assert observation.loop_delay(failures, 10.0, 0.5) == delay / 2
+
+
+async def test_debts_are_paid_while_the_listing_waits_on_its_pages() -> None:
+    """At 10,000 running jobs a cycle lists for 50 s: the owed Describes must not wait it out."""
+    described_once = asyncio.Event()
+
+    class SlowListing(FakeListing):
+        async def list_page(self, **params: Any) -> Mapping[str, Any]:
+            await described_once.wait()  # the page comes only after a Describe went through
+            return await super().list_page(**params)
+
+        async def describe(self, job_name: str) -> Mapping[str, Any]:
+            described_once.set()
+            return await super().describe(job_name)
+
+    shown = job("ua", "a", "Downloading")
+    assert shown is not None
+    from_summary = dataclasses.replace(
+        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
+    )
+    listing = SlowListing([page()], {"a": [described("a", "Downloading")]})
+    made, applied = poller(listing, from_summary)
+    await asyncio.wait_for(made.cycle(), timeout=5)
+    assert applied.kinds == ["described"]
+    assert listing.calls == [("describe", "a"), ("list", "")]

@@ -206,57 +206,69 @@ class RegionPoller:
             job.uid for job in listed if job.uid not in self._covered and not job.described_fully
         )
 
-        seen: list[str] = []  # every job the listing showed, in creation order
-        changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
-        if listed:
-            # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
-            # the oldest listed job on, never the account's past.
-            # NB: a second more: CreationTimeAfter is strict, and the oldest must be in it.
-            oldest = min(job.created_not_before for job in listed)
-            created_after = oldest - self._skew - datetime.timedelta(seconds=1)
-            modified_after = None
-            if not full:
-                candidates = [job.watermark for job in uncovered]
-                if self._last_cycle_start is not None:
-                    candidates.append(self._last_cycle_start)
-                modified_after = min(candidates) - self._skew
-            try:
-                async for summary in self._list(created_after, modified_after, full=full):
-                    name = summary["TrainingJobName"]
-                    seen.append(name)
-                    if name not in listed_names:
-                        continue
-                    mark = owned.fingerprint(
-                        summary.get("TrainingJobStatus"),
-                        summary.get("SecondaryStatus"),
-                        owned.parse_time(summary.get("LastModifiedTime")),
-                    )
-                    changed += [
-                        (job, mark, summary)
-                        for job in running[name]
-                        if job.uid not in self._direct
-                        and mark != job.fingerprint
-                        and mark != self._described.get(job.uid)
-                    ]
-            except errors.SageMakerError:
-                # NB: what the pages read so far found is applied all the same; the window
-                # does not move, so the next cycle lists it again and misses nothing.
-                await self._apply_changes(changed, [])
-                raise
+        # Debts already owed are paid beside the listing, whose pages wait on a 2/s budget
+        # (at 10,000 running jobs a cycle lists for 50 s, longer than the interval): for as
+        # long as the last cycle took, at least the interval.
+        paying = asyncio.create_task(
+            self._pay_owed(running, max(self._interval, self.work_seconds))
+        )
+        try:
+            seen: list[str] = []  # every job the listing showed, in creation order
+            changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
+            if listed:
+                # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
+                # the oldest listed job on, never the account's past.
+                # NB: a second more: CreationTimeAfter is strict, and the oldest must be in it.
+                oldest = min(job.created_not_before for job in listed)
+                created_after = oldest - self._skew - datetime.timedelta(seconds=1)
+                modified_after = None
+                if not full:
+                    candidates = [job.watermark for job in uncovered]
+                    if self._last_cycle_start is not None:
+                        candidates.append(self._last_cycle_start)
+                    modified_after = min(candidates) - self._skew
+                try:
+                    async for summary in self._list(created_after, modified_after, full=full):
+                        name = summary["TrainingJobName"]
+                        seen.append(name)
+                        if name not in listed_names:
+                            continue
+                        mark = owned.fingerprint(
+                            summary.get("TrainingJobStatus"),
+                            summary.get("SecondaryStatus"),
+                            owned.parse_time(summary.get("LastModifiedTime")),
+                        )
+                        changed += [
+                            (job, mark, summary)
+                            for job in running[name]
+                            if job.uid not in self._direct
+                            and mark != job.fingerprint
+                            and mark != self._described.get(job.uid)
+                        ]
+                except errors.SageMakerError:
+                    # NB: what the pages read so far found is applied all the same; the window
+                    # does not move, so the next cycle lists it again and misses nothing.
+                    await self._apply_changes(changed, [])
+                    raise
 
-        shown = set(seen)
-        gone = [job for job in listed if full and job.job_name not in shown]
-        failed = await self._apply_changes(changed, gone + direct)
-        self._covered.update(job.uid for job in uncovered)
-        # A job whose Describe failed stays uncovered: the next window reaches back to it.
-        self._covered.difference_update(failed)
-        self._last_cycle_start = cycle_start
-        if full:
-            self._last_full_sweep = time.monotonic()
-            self._direct |= split(listed, seen, self._describe_weight)
-        # What is left of the interval settles the debts of summaries with full Describes.
-        self.work_seconds = time.monotonic() - started
-        await self._pay_owed(running, self._interval - self.work_seconds)
+            shown = set(seen)
+            gone = [job for job in listed if full and job.job_name not in shown]
+            failed = await self._apply_changes(changed, gone + direct)
+            self._covered.update(job.uid for job in uncovered)
+            # A job whose Describe failed stays uncovered: the next window reaches back to it.
+            self._covered.difference_update(failed)
+            self._last_cycle_start = cycle_start
+            if full:
+                self._last_full_sweep = time.monotonic()
+                self._direct |= split(listed, seen, self._describe_weight)
+
+            # NB: the cycle's own work; paying debts only fills the interval (or the listing).
+            self.work_seconds = time.monotonic() - started
+        finally:
+            if not paying.done():
+                await asyncio.wait([paying])  # bounded by its own timeout
+        # What is left of the interval settles the debts this cycle's summaries made.
+        await self._pay_owed(running, self._interval - (time.monotonic() - started))
         return len(changed) + len(gone) + len(direct)
 
     async def _list(
