@@ -192,14 +192,16 @@ def test_liveness_reports_the_pollers(
 probe: Any = handlers.pollers_alive  # kopf's decorator types it as an activity with a logger
 
 
-def _memo(*ages: float, observation_done: bool = False, **settings: Any) -> Any:
+def _memo(
+    *ages: float, observation_done: bool = False, settings: dict[str, Any] | None = None
+) -> Any:
     now = time.monotonic()
     observation = BulkObservation()
     for i, age in enumerate(ages):
         observation.pollers[f"region-{i}"] = cast(Any, SimpleNamespace(last_progress=now - age))
     task = SimpleNamespace(done=lambda: observation_done)
     runtime = SimpleNamespace(
-        settings=Settings.model_validate({"poll_interval_seconds": 10, **settings}),
+        settings=Settings.model_validate({"poll_interval_seconds": 10, **(settings or {})}),
         observation=observation,
         tasks={"observation": task},
     )
@@ -218,10 +220,11 @@ def test_the_probe_fails_when_a_poller_is_stuck() -> None:
 
 
 def test_with_an_events_queue_the_probe_allows_ten_sweeps() -> None:
-    queue = {"events_queue_url": "https://sqs.us-east-1.amazonaws.com/123456789012/events"}
-    probe(memo=_memo(1.0, 2999.0, events_sweep_interval_seconds=300, **queue))
+    queue = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
+    evented = {"events_queue_url": queue, "events_sweep_interval_seconds": 300}
+    probe(memo=_memo(1.0, 2999.0, settings=evented))
     with pytest.raises(RuntimeError, match=r"poller stuck.*region-1"):
-        probe(memo=_memo(1.0, 3001.0, events_sweep_interval_seconds=300, **queue))
+        probe(memo=_memo(1.0, 3001.0, settings=evented))
 
 
 def test_the_probe_fails_when_observation_has_stopped() -> None:
