@@ -55,10 +55,12 @@ def test_status_follows_the_events_without_describing(
         assert status["secondaryStatusTransitions"][-1]["status"] == "Completed"
         assert condition(done, "Succeeded")["status"] == "True"
     admin = emulator.admin
-    # The sweep is an hour away: at most its first cycle listed, and the statuses the
-    # creates wrote (no transitions yet) owed a Describe each, paid by that first cycle.
+    # The sweep is an hour away: only its first cycle listed. That cycle may describe each
+    # job at most twice: the status its create wrote (no transitions yet) owes a Describe,
+    # and a job it saw ended before the event was written is described first. Every other
+    # change (four or more a job) came from an event, with no Describe.
     assert admin.calls("ListTrainingJobs") <= 1
-    assert admin.calls("DescribeTrainingJob") <= count
+    assert admin.calls("DescribeTrainingJob") <= 2 * count
     assert admin.calls("ListTags") == 0  # the events' tags proved ownership
     applied = metric(operator, "sagemaker_operator_state_events_total", outcome="applied")
     assert applied >= 4 * count  # Downloading, Training, Uploading, Completed at least
