@@ -128,3 +128,22 @@ def test_a_vouch_outlives_the_status_written_before_the_create() -> None:
     assert index.vouched("a", "arn-a")
     index.forget("a")  # the resource is deleted
     assert not index.vouched("a", "arn-a")
+
+
+def test_the_index_finds_a_job_by_region_and_name() -> None:
+    def record(uid: str, job: str) -> owned.OwnedJob:
+        status = {"trainingJobName": job, "region": "us-east-1", "trainingJobArn": f"arn-{job}"}
+        meta = {"generation": 1, "creationTimestamp": "2026-11-29T10:00:00Z"}
+        found = owned.record_of(namespace="ns", name=uid, uid=uid, meta=meta, status=status)
+        assert found is not None
+        return found
+
+    index = owned.OwnedIndex()
+    index.put("a", record("a", "job-1"))
+    index.put("b", record("b", "job-1"))  # two resources naming one job
+    assert sorted(j.uid for j in index.named("us-east-1", "job-1")) == ["a", "b"]
+    index.put("a", record("a", "job-2"))  # its status now names another job
+    assert [j.uid for j in index.named("us-east-1", "job-1")] == ["b"]
+    index.forget("b")
+    assert index.named("us-east-1", "job-1") == []
+    assert index.named("eu-west-1", "job-2") == []

@@ -127,6 +127,8 @@ class OwnedIndex:
 
     def __init__(self) -> None:
         self._by_uid: dict[str, OwnedJob] = {}
+        # (region, job name) -> uids: an event names a job, and must not scan every resource
+        self._by_job: dict[tuple[str, str], set[str]] = {}
         self._vouched: dict[str, str] = {}  # uid -> the ARN seen carrying its uid tag
 
     def vouch(self, uid: str, arn: str) -> None:
@@ -143,15 +145,27 @@ class OwnedIndex:
         """Record a resource as the watch last showed it; None: it has no job (yet, or any
         more). What was vouched for it stays: the watch can show the status written just
         before CreateTrainingJob after the create has vouched for its job."""
-        if record is None:
-            self._by_uid.pop(uid, None)
-        else:
+        self._unlink(uid)
+        if record is not None:
             self._by_uid[uid] = record
+            self._by_job.setdefault((record.region, record.job_name), set()).add(uid)
 
     def forget(self, uid: str) -> None:
         """The resource is gone: nothing of it is kept."""
-        self._by_uid.pop(uid, None)
+        self._unlink(uid)
         self._vouched.pop(uid, None)
+
+    def _unlink(self, uid: str) -> None:
+        old = self._by_uid.pop(uid, None)
+        if old is not None:
+            key = (old.region, old.job_name)
+            self._by_job.get(key, set()).discard(uid)
+            if not self._by_job.get(key):
+                self._by_job.pop(key, None)
+
+    def named(self, region: str, job_name: str) -> list[OwnedJob]:
+        """The resources whose status names ``job_name`` in ``region``."""
+        return [self._by_uid[uid] for uid in self._by_job.get((region, job_name), ())]
 
     def uids(self) -> set[str]:
         return set(self._by_uid)

@@ -152,9 +152,7 @@ class QueueConsumer:
 
     async def _write(self, change: state_events.Change) -> str:
         """Write ``change`` into each resource naming the job that shows nothing newer."""
-        named = [
-            job for job in self._index.in_region(change.region) if job.job_name == change.job_name
-        ]
+        named = self._index.named(change.region, change.job_name)
         if not named:
             return judge(change, [], self._shown)[1]
         written = False
