@@ -29,23 +29,15 @@ import boto3
 from botocore.config import Config
 
 from sagemaker_operator.controller import observation, owned
-from sagemaker_operator.emulator import faults, settings, testing
+from sagemaker_operator.emulator import faults, history, operations, settings, testing
 from sagemaker_operator.sagemaker import budget
 from sagemaker_operator.sagemaker.client import RegionClient
 
 REGION = "us-east-1"
-BASE = {
-    "AlgorithmSpecification": {
-        "TrainingImage": "bench.example/train:1",
-        "TrainingInputMode": "File",
-    },
-    "RoleArn": "arn:aws:iam::123456789012:role/bench",
-    "OutputDataConfig": {"S3OutputPath": "s3://bench/out/"},
-    "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-    "StoppingCondition": {"MaxRuntimeInSeconds": 2419200},
-}
-LONG = [{"Key": "emulator.sagemaker-operator.io/duration-seconds", "Value": "1e9"}]
-SHORT = [{"Key": "emulator.sagemaker-operator.io/duration-seconds", "Value": "0"}]
+# The request the seeded past is made of, allowed to run 28 days (the old job must not stop).
+BASE = {**history.REQUEST, "StoppingCondition": {"MaxRuntimeInSeconds": 2419200}}
+LONG = [{"Key": operations.TAG_DURATION, "Value": "1e6"}]
+SHORT = [{"Key": operations.TAG_DURATION, "Value": "0"}]
 
 
 def create(client: Any, name: str, tags: list[dict[str, str]]) -> None:
