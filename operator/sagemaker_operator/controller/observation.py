@@ -300,9 +300,13 @@ class RegionPoller:
 
     async def _page(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
         """One page, retried where it failed (a throttled page 5 must not cost pages 1-4)."""
+        return await self._retried(functools.partial(self._client.list_page, **params))
+
+    async def _retried(self, call: Callable[[], Awaitable[Mapping[str, Any]]]) -> Mapping[str, Any]:
+        """``call``, tried again on a transient fault (PAGE_ATTEMPTS tries, jittered)."""
         for attempt in range(PAGE_ATTEMPTS):
             try:
-                return await self._client.list_page(**params)
+                return await call()
             except errors.TransientError as error:
                 self.throttled += isinstance(error, errors.ThrottlingError)
                 if attempt + 1 == PAGE_ATTEMPTS:
@@ -372,20 +376,15 @@ class RegionPoller:
         job whose Describe was throttled waited a whole cycle per throttle, and the ends of
         jobs showed up to a minute late.
         """
-        description: Mapping[str, Any] | None = None
-        for attempt in range(PAGE_ATTEMPTS):
-            try:
-                description = await self._client.describe(job.job_name)
-                break
-            except errors.JobNotFoundError:
-                break
-            except errors.TransientError as error:
-                self.throttled += isinstance(error, errors.ThrottlingError)
-                if attempt + 1 == PAGE_ATTEMPTS:
-                    return error
-                await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
-            except errors.SageMakerError as error:  # refused: this job only, next cycle
-                return error
+        description: Mapping[str, Any] | None
+        try:
+            description = await self._retried(
+                functools.partial(self._client.describe, job.job_name)
+            )
+        except errors.JobNotFoundError:
+            description = None
+        except errors.SageMakerError as error:  # refused, or failed every try: next cycle
+            return error
         try:
             await self._apply(job, description)
         except Exception as error:  # e.g. the API server's 429: this job, next cycle
