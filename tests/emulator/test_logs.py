@@ -257,9 +257,11 @@ def test_filter_log_events_interleaves_streams_and_matches_terms_and_phrases(
     events = everything["events"]
     assert {e["logStreamName"].split("/")[1][:6] for e in events} == {"algo-1", "algo-2"}
     assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
-    phrase = cw.filter_log_events(logGroupName=GROUP, filterPattern='"step 7/50" algo-2')
-    assert phrase["events"]
-    assert all("step 7/50" in e["message"] and "algo-2" in e["message"] for e in phrase["events"])
+    phrase = cw.filter_log_events(logGroupName=GROUP, filterPattern='"step 7/50" epoch')
+    assert {e["logStreamName"].split("/")[1][:6] for e in phrase["events"]} == {"algo-1", "algo-2"}
+    assert all("step 7/50" in e["message"] for e in phrase["events"])
+    none = cw.filter_log_events(logGroupName=GROUP, filterPattern='"step 7/50" nowhere')
+    assert none["events"] == []
     excluded = cw.filter_log_events(logGroupName=GROUP, filterPattern="Training -image")
     assert [e["message"] for e in excluded["events"]] == ["Training complete."] * 2
     paged, token, pages = [], None, 0

@@ -298,7 +298,7 @@ class HostLog(Sequence[Event]):
             definition = self.metrics[(body // METRIC_EVERY) % len(self.metrics)]
             value = _progress_value(self.job.name, definition["Name"], epoch)
             return metric_line(definition["Name"], definition["Regex"], value, digits=4)
-        return f"[algo-{self.host}] epoch {epoch} step {step}/{EPOCH_LINES}"
+        return f"epoch {epoch} step {step}/{EPOCH_LINES}"
 
 
 class _Times(Sequence[int]):
