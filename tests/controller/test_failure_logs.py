@@ -37,7 +37,10 @@ def test_the_failing_hosts_last_lines_reach_events_and_status_redacted(
     )
     assert "hunter2" not in tail
     assert "pw1" not in tail
-    assert all("[algo-2]" in line for line in lines[:-4])  # algo-2's stream, not algo-1's
+    # algo-2's stream, not algo-1's: only the failing host ends with the traceback; the
+    # other ends with "Stopping: algo-2 failed."
+    assert lines[-4] == "Traceback (most recent call last):"
+    assert not any(line.startswith("Stopping:") for line in lines)
     warning = eventually(
         lambda: [e for e in events(control_plane, namespace, "tail") if e[1] == "FailureLogTail"]
     )
