@@ -52,7 +52,8 @@ QUEUE_CALLS = Counter(
 STATE_EVENTS = Counter(
     "sagemaker_operator_state_events_total",
     "Job-state-change events received, by what became of them: applied, stale (older than "
-    "the status), foreign (no resource here names the job), unreadable, retried.",
+    "the status), superseded (a newer change of the job came in the same receive), foreign "
+    "(no resource here names the job), unreadable, retried.",
     ["outcome"],
 )
 POLLER_OWED = Gauge(

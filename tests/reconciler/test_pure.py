@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sagemaker_operator.controller import news, owned
@@ -147,3 +149,38 @@ def test_the_index_finds_a_job_by_region_and_name() -> None:
     index.forget("b")
     assert index.named("us-east-1", "job-1") == []
     assert index.named("eu-west-1", "job-2") == []
+
+
+def test_the_index_shows_its_own_write_until_the_watch_moves_past_it() -> None:
+    def record(version: str, secondary: str) -> owned.OwnedJob:
+        status = {
+            "trainingJobName": "job-1",
+            "region": "us-east-1",
+            "trainingJobArn": "arn-1",
+            "secondaryStatus": secondary,
+        }
+        meta = {"creationTimestamp": "2026-11-29T10:00:00Z", "resourceVersion": version}
+        found = owned.record_of(namespace="ns", name="a", uid="a", meta=meta, status=status)
+        assert found is not None
+        return found
+
+    def shown() -> tuple[str | None, str]:
+        (job,) = index.named("us-east-1", "job-1")
+        return job.resource_version, job.status["secondaryStatus"]
+
+    def answer(version: str, secondary: str) -> dict[str, Any]:
+        written = record(version, secondary)
+        return {"metadata": {"resourceVersion": version}, "status": dict(written.status)}
+
+    index = owned.OwnedIndex()
+    before = record("10", "Training")
+    index.put("a", before)
+    index.wrote(before, answer("11", "Stopping"))
+    assert shown() == ("11", "Stopping")  # the next write goes onto version 11: no 409
+    index.put("a", record("10", "Training"))  # a re-list showing the replaced version
+    assert shown() == ("11", "Stopping")
+    index.put("a", record("11", "Stopping"))  # the watch catches up
+    index.put("a", record("12", "Stopped"))  # and moves on
+    assert shown() == ("12", "Stopped")
+    index.wrote(before, answer("13", "Stopping"))  # based on a version the watch has passed
+    assert shown() == ("12", "Stopped")

@@ -259,8 +259,34 @@ async def test_a_duplicate_and_a_late_older_event_leave_the_newest_status() -> N
     made, written, _ = consumer(queue, job("u1", "a"))
     await made.round()
     await made.round()
-    assert written.seen == [("u1", "Training"), ("u1", "Training")]
+    assert written.seen == [("u1", "Training")]  # the duplicate in the same receive: once
     assert queue.deleted == ["r0", "r1", "r0"]  # the stale one is acknowledged, not written
+
+
+async def test_a_jobs_changes_in_one_receive_are_one_write_of_the_newest() -> None:
+    stopped = event("a", "Stopped", 6, status="Stopped")
+    queue = FakeQueue(
+        [
+            [
+                (event("a", "Stopping", 5, status="Stopping"), 1),
+                (event("b", "Training", 5), 1),
+                (stopped, 1),
+                (event("a", "Stopping", 4), 1),  # reordered: older, comes last
+            ]
+        ]
+    )
+    made, written, _ = consumer(queue, job("u1", "a"), job("u2", "b"))
+    assert await made.round() == 4
+    assert sorted(written.seen) == [("u1", "Stopped"), ("u2", "Training")]
+    assert sorted(queue.deleted) == ["r0", "r1", "r2", "r3"]
+
+
+def test_of_one_moments_events_the_later_is_newest() -> None:
+    primary = change_of(event("a", "Training", 5, status="Stopping"))
+    secondary = change_of(event("a", "Stopping", 5, status="Stopping"))
+    assert state_changes.newest([primary, None, secondary]) == [secondary]
+    undated = change_of(event("a", "Training", 5, LastModifiedTime=None))
+    assert state_changes.newest([primary, undated]) == [primary]
 
 
 async def test_a_failed_write_is_not_acknowledged_so_it_comes_again() -> None:

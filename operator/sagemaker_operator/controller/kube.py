@@ -92,8 +92,9 @@ class Kube:
         status: Mapping[str, Any],
         *,
         resource_version: str | None = None,
-    ) -> bool:
-        """Merge-patch the status subresource; False if the resource is gone.
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status subresource: the object as the patch left it, None if the
+        resource is gone.
 
         With ``resource_version``, only if the resource is still that version (else the API
         server's 409 is raised): the writer's idea of the status is not older than the status.
@@ -102,12 +103,12 @@ class Kube:
         if resource_version is not None:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await self._patch_status(namespace, name, body)
+            written: dict[str, Any] = await self._patch_status(namespace, name, body)
         except ApiException as error:
             if error.status == 404:
-                return False
+                return None
             raise
-        return True
+        return written
 
     async def read(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The resource as the API server holds it now; None if it is gone."""

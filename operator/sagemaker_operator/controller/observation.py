@@ -556,6 +556,7 @@ class BulkObservation:
     ) -> None:
         owned_by_it = description is None or await _owns(runtime, job, description)
         kube = runtime.poll_kube
+        indexed = job
         try:
             outcome = await _write(kube, job, description, owned_by_it)
         except ApiException as error:
@@ -576,14 +577,18 @@ class BulkObservation:
             outcome = await _write(kube, job, description, owned_by_it)
         if outcome is None:
             return  # nothing changed, or the resource is gone
+        written, after = outcome
+        # The job's next write (its next event, a moment later) goes onto this version, not
+        # onto the one the watch has yet to replace: no 409 and read again in a burst.
+        runtime.owned.wrote(indexed, after)
         metrics.STATUS_PATCHES.inc()
-        failure_logs.after_write(runtime, job, outcome.status)  # opt-in; runs beside
+        failure_logs.after_write(runtime, job, written.status)  # opt-in; runs beside
         modified = owned.parse_time((description or {}).get("LastModifiedTime"))
         if modified is not None:
             metrics.STATUS_LAG.observe(max(0.0, time.time() - modified.timestamp()))
         # The status is written; its Events follow in their own lane, so the next job's
         # status patch does not wait behind them.
-        for type_, reason, message in outcome.events:
+        for type_, reason, message in written.events:
             kube.emit(job.ref, type_, reason, message)
 
 
@@ -592,11 +597,12 @@ async def _write(
     job: owned.OwnedJob,
     description: Mapping[str, Any] | None,
     owned_by_it: bool,
-) -> reconcile.Outcome | None:
+) -> tuple[reconcile.Outcome, Mapping[str, Any]] | None:
     """Write what ``description`` makes of ``job``, onto the version it was read from; the
-    outcome if a patch landed (a 409 is raised if the resource changed meanwhile)."""
+    outcome and the object as the patch left it, if a patch landed (a 409 is raised if the
+    resource changed meanwhile)."""
     outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
-    landed = await status_writes.write_changes(
+    after = await status_writes.write_changes(
         kube,
         job.namespace,
         job.name,
@@ -604,7 +610,7 @@ async def _write(
         outcome.status,
         resource_version=job.resource_version,
     )
-    return outcome if landed else None
+    return (outcome, after) if after is not None else None
 
 
 async def _owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:

@@ -130,6 +130,8 @@ class OwnedIndex:
         # (region, job name) -> uids: an event names a job, and must not scan every resource
         self._by_job: dict[tuple[str, str], set[str]] = {}
         self._vouched: dict[str, str] = {}  # uid -> the ARN seen carrying its uid tag
+        # uid -> the version this process's own write replaced, until the watch moves past it
+        self._replaced: dict[str, str] = {}
 
     def vouch(self, uid: str, arn: str) -> None:
         """Remember that the job ``arn`` carries resource ``uid``'s tag (seen by this process)."""
@@ -145,6 +147,41 @@ class OwnedIndex:
         """Record a resource as the watch last showed it; None: it has no job (yet, or any
         more). What was vouched for it stays: the watch can show the status written just
         before CreateTrainingJob after the create has vouched for its job."""
+        if (
+            record is not None
+            and uid in self._replaced
+            and record.resource_version == self._replaced[uid]
+        ):
+            return  # the version this process's own write replaced, shown again (a re-list)
+        self._replaced.pop(uid, None)
+        self._link(uid, record)
+
+    def wrote(self, before: OwnedJob, after: Mapping[str, Any]) -> None:
+        """This process patched the status of ``before`` (as the index showed it) and the API
+        server answered ``after``.
+
+        Until the watch shows the write, the index shows it: the job's next write (its next
+        event, a moment later) goes onto the new version, where the one the watch still
+        shows would be refused with a 409 and read again. If the watch has moved on
+        already, it knows better.
+        """
+        current = self._by_uid.get(before.uid)
+        version = before.resource_version
+        if current is None or version is None or current.resource_version != version:
+            return
+        record = record_of(
+            namespace=before.namespace,
+            name=before.name,
+            uid=before.uid,
+            meta=after.get("metadata") or {},
+            status=after.get("status") or {},
+        )
+        if record is None:
+            return
+        self._link(before.uid, record)
+        self._replaced[before.uid] = version
+
+    def _link(self, uid: str, record: OwnedJob | None) -> None:
         self._unlink(uid)
         if record is not None:
             self._by_uid[uid] = record
@@ -154,6 +191,7 @@ class OwnedIndex:
         """The resource is gone: nothing of it is kept."""
         self._unlink(uid)
         self._vouched.pop(uid, None)
+        self._replaced.pop(uid, None)
 
     def _unlink(self, uid: str) -> None:
         old = self._by_uid.pop(uid, None)

@@ -74,6 +74,30 @@ def judge(
     return fresh, "applied" if fresh else "stale"
 
 
+def newest(changes: Sequence[state_events.Change | None]) -> list[state_events.Change]:
+    """Of each job's changes, the newest (the later one of a tie: SageMaker's primary and
+    secondary status of one moment come as two events, in that order); one write each.
+
+    A stop brings two or three events a moment apart, mostly in one receive: writing each
+    would patch the same resource again before the watch has shown the first patch.
+    """
+    found: dict[tuple[str, str], state_events.Change] = {}
+    for change in changes:
+        if change is None:
+            continue
+        key = (change.region, change.job_name)
+        seen = found.get(key)
+        if seen is None or not _older(change, seen):
+            found[key] = change
+    return list(found.values())
+
+
+def _older(change: state_events.Change, than: state_events.Change) -> bool:
+    if change.modified is None or than.modified is None:
+        return change.modified is None and than.modified is not None
+    return change.modified < than.modified
+
+
 class QueueConsumer:
     """Receives, writes and acknowledges; several loops may share one consumer."""
 
@@ -123,13 +147,18 @@ class QueueConsumer:
             return 0
         done: list[str] = []
         early: list[str] = []
+        parsed = [state_events.parse(str(message.get("Body", ""))) for message in messages]
+        wanted = {id(change) for change in newest(parsed)}
 
-        async def handle(message: Mapping[str, Any]) -> None:
+        async def handle(message: Mapping[str, Any], change: state_events.Change | None) -> None:
             receipt = str(message["ReceiptHandle"])
-            change = state_events.parse(str(message.get("Body", "")))
             if change is None:
                 metrics.STATE_EVENTS.labels("unreadable").inc()
                 done.append(receipt)  # it will never read better
+                return
+            if id(change) not in wanted:
+                metrics.STATE_EVENTS.labels("superseded").inc()
+                done.append(receipt)  # a newer change of the job came in the same receive
                 return
             outcome = await self._write(change)
             if outcome == "early":
@@ -143,7 +172,7 @@ class QueueConsumer:
             if outcome != "failed":
                 done.append(receipt)  # a failed write is not acknowledged: it comes again
 
-        await asyncio.gather(*(handle(message) for message in messages))
+        await asyncio.gather(*(handle(m, c) for m, c in zip(messages, parsed, strict=True)))
         if done:
             await self._queue.delete(done)
         for receipt in early:

@@ -50,8 +50,9 @@ async def write_changes(
     new: Mapping[str, Any],
     *,
     resource_version: str | None,
-) -> bool:
-    """Patch the members of ``new`` that differ from ``current``; True if a patch landed.
+) -> dict[str, Any] | None:
+    """Patch the members of ``new`` that differ from ``current``: the object as the patch
+    left it, None if nothing was patched (nothing changed, or the resource is gone).
 
     Only onto the version ``current`` was read from: a handler's write since (a refused
     update's Synced=False) must not be undone by a status computed before it. A 409 is
@@ -59,5 +60,5 @@ async def write_changes(
     """
     patch = conditions.changed_members(current, new)
     if not patch:
-        return False
+        return None
     return await kube.patch_status(namespace, name, patch, resource_version=resource_version)
