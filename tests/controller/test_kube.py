@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -11,7 +13,7 @@ from sagemaker_operator import names
 from sagemaker_operator.controller.kube import Kube, load_api_client
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.resource import conditions
-from tests.controller.helpers import apply, get, manifest
+from tests.controller.helpers import apply, events, get, manifest
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 
@@ -92,3 +94,37 @@ async def test_listing_trainingjobs_reads_every_one_in_scope(
     assert {item["metadata"]["uid"] for item in here} <= {
         item["metadata"]["uid"] for item in everywhere
     }
+
+
+async def test_an_event_waits_for_the_status_patches_on_their_way(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    apply(control_plane, namespace, manifest("burst"))
+    ref = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"namespace": namespace, "name": "burst", "uid": "u"},
+    }
+    # NB: the patch is held at the door of the real API server until the test lets it go: a
+    # slow API server cannot be had on demand. The patch and the Event themselves are real.
+    gate = threading.Event()
+    real = kube._objects.patch_namespaced_custom_object_status
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    kube._objects.patch_namespaced_custom_object_status = held  # type: ignore[method-assign]
+    patch = asyncio.create_task(kube.patch_status(namespace, "burst", {"phase": "Stopping"}))
+    await asyncio.sleep(0)  # the patch is on its way
+    event = asyncio.create_task(kube.event(ref, "Normal", "Stopping", "held back"))
+    # Absence cannot be awaited: half a second is ample for an Event post here (a correct
+    # lane never posts before the gate opens, so this cannot fail by timing, only miss).
+    await asyncio.sleep(0.5)
+    assert not event.done()
+    assert not [e for e in events(control_plane, namespace, "burst") if e[1] == "Stopping"]
+    gate.set()
+    assert await patch
+    await asyncio.wait_for(event, 30)
+    posted = [e for e in events(control_plane, namespace, "burst") if e[1] == "Stopping"]
+    assert posted == [("Normal", "Stopping", "held back")]

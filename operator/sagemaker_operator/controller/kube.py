@@ -5,14 +5,17 @@ handlers, where kopf's event queue is not reachable, so they use the official cl
 (blocking, on a small thread pool of its own so it never waits behind boto3 calls). Events
 are written in the ``core/v1`` form kopf uses, so both kinds look alike in ``kubectl describe``.
 
-Events travel in a lane of their own, a smaller pool nobody awaits: when a thousand jobs change
-at once, the status patches (what ``kubectl wait`` and workflow engines read) go first, and the
-Events of each change follow as the API server has room (docs/performance.md).
+Events travel in a lane of their own, a smaller pool nobody awaits, and wait while status
+patches are on their way (at most ``EVENTS_WAIT_SECONDS``): when a thousand jobs change at
+once, the API server's time goes to the status patches (what ``kubectl wait`` and workflow
+engines read) first, and the Events of each change follow when the burst has drained
+(docs/performance.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import logging
@@ -29,6 +32,9 @@ from sagemaker_operator import names
 logger = logging.getLogger(__name__)
 EventType = Literal["Normal", "Warning"]
 CONFLICT_RETRIES = 5
+# An Event waits for the status patches on their way at most this long: they are advice, but
+# a stream of changes that never drains must not hold them back for ever.
+EVENTS_WAIT_SECONDS = 30.0
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 4) -> k8s.ApiClient:
@@ -65,6 +71,9 @@ class Kube:
             event_workers(workers), thread_name_prefix="kube-events"
         )
         self._pending: set[asyncio.Task[None]] = set()
+        self._patching = 0  # status patches on their way
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     async def _run(
         self, fn: Any, *args: Any, executor: ThreadPoolExecutor | None = None, **kwargs: Any
@@ -75,15 +84,22 @@ class Kube:
         )
 
     async def _patch_status(self, namespace: str, name: str, body: Mapping[str, Any]) -> Any:
-        return await self._run(
-            self._objects.patch_namespaced_custom_object_status,
-            names.GROUP,
-            names.VERSION,
-            namespace,
-            names.PLURAL,
-            name,
-            dict(body),
-        )
+        self._patching += 1
+        self._drained.clear()
+        try:
+            return await self._run(
+                self._objects.patch_namespaced_custom_object_status,
+                names.GROUP,
+                names.VERSION,
+                namespace,
+                names.PLURAL,
+                name,
+                dict(body),
+            )
+        finally:
+            self._patching -= 1
+            if not self._patching:
+                self._drained.set()
 
     async def patch_status(
         self,
@@ -178,6 +194,9 @@ class Kube:
         self, ref: Mapping[str, Any], type_: EventType, reason: str, message: str
     ) -> None:
         """Post an Event about ``ref``; failures are logged, never raised (events are advice)."""
+        if self._patching:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), EVENTS_WAIT_SECONDS)
         meta = ref["metadata"]
         now = datetime.datetime.now(datetime.UTC)
         body = k8s.CoreV1Event(
