@@ -3,6 +3,7 @@ at-least-once, unordered delivery, against a scripted queue (the consumer's own 
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 from collections.abc import Mapping, Sequence
@@ -331,3 +332,34 @@ async def test_a_throttled_receive_is_weather_for_the_loop() -> None:
     made, _, _ = consumer(queue)
     with pytest.raises(errors.ThrottlingError):
         await made.round()
+
+
+async def test_a_loop_receives_the_next_batch_while_writing_one_but_no_more() -> None:
+    batches = [[(event(f"j{i}", "Training", 5), 1)] for i in range(3)]
+    queue = FakeQueue([*batches, *([[]] * 100)])
+    made, _, _ = consumer(queue, *(job(f"u{i}", f"j{i}") for i in range(3)))
+    release, full, all_written = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    writing: list[str] = []
+
+    async def held(found: owned.OwnedJob, description: Mapping[str, Any] | None) -> None:
+        writing.append(found.uid)
+        if len(writing) == state_changes.BATCHES_IN_FLIGHT:
+            full.set()
+        await release.wait()
+        if len(writing) == 3:
+            all_written.set()
+
+    made._apply = held
+    loop = asyncio.create_task(made.run_forever())
+    try:
+        await asyncio.wait_for(full.wait(), 5)
+        # Two batches are being written; the loop waits for room before a third receive.
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert queue.receives == state_changes.BATCHES_IN_FLIGHT
+        release.set()
+        await asyncio.wait_for(all_written.wait(), 5)
+        assert writing == ["u0", "u1", "u2"]
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)

@@ -35,6 +35,7 @@ Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 RETRY_EARLY_SECONDS: Final = 5  # a message for a job no resource shows yet comes back then
 EARLY_RECEIVES: Final = 6  # ...at most this often (half a minute), then it is dropped
 MAX_BACKOFF_SECONDS: Final = 30.0
+BATCHES_IN_FLIGHT: Final = 2  # per loop: it receives again while a batch is being written
 
 
 class Queue(Protocol):
@@ -118,33 +119,59 @@ class QueueConsumer:
         self.last_progress = time.monotonic()
 
     async def run_forever(self) -> None:
+        """Receive, and write each batch while receiving the next (``BATCHES_IN_FLIGHT``):
+        a batch waits for its slowest write before its one DeleteMessageBatch, and the API
+        server's other connections must not idle meanwhile."""
         failures = 0
-        while True:
-            try:
-                await self.round()
-            except Exception as error:
-                if not isinstance(error, errors.SageMakerError):
-                    logger.exception("events queue: unexpected error")
-                failures += 1
-                delay = min(MAX_BACKOFF_SECONDS, 2.0**failures) * random.uniform(0.5, 1.0)
-                weather = isinstance(error, errors.TransientError)
-                logger.log(
-                    logging.INFO if weather else logging.WARNING,
-                    "events queue: %s; next receive in %.0fs",
-                    error,
-                    delay,
-                )
+        room = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+        settling: set[asyncio.Task[None]] = set()
+
+        def settled(task: asyncio.Task[None]) -> None:
+            settling.discard(task)
+            room.release()
+            if not task.cancelled() and task.exception() is not None:
+                # Its messages come again when their visibility ends: judged again, then.
+                self._log_failure(task.exception())
+
+        try:
+            while True:
+                await room.acquire()
+                try:
+                    messages = await self._queue.receive()
+                except Exception as error:
+                    room.release()
+                    failures += 1
+                    delay = min(MAX_BACKOFF_SECONDS, 2.0**failures) * random.uniform(0.5, 1.0)
+                    self._log_failure(error, f"; next receive in {delay:.0f}s")
+                    self.last_progress = time.monotonic()
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
                 self.last_progress = time.monotonic()
-                await asyncio.sleep(delay)
-                continue
-            failures = 0
-            self.last_progress = time.monotonic()
+                task = asyncio.create_task(self._settle(messages))
+                settling.add(task)
+                task.add_done_callback(settled)
+        finally:
+            for task in settling:
+                task.cancel()
+
+    @staticmethod
+    def _log_failure(error: BaseException | None, then: str = "") -> None:
+        if not isinstance(error, errors.SageMakerError):
+            logger.error("events queue: unexpected error", exc_info=error)
+        weather = isinstance(error, errors.TransientError)
+        logger.log(logging.INFO if weather else logging.WARNING, "events queue: %s%s", error, then)
 
     async def round(self) -> int:
         """One receive; writes what it brought; returns how many messages it handled."""
         messages = await self._queue.receive()
+        await self._settle(messages)
+        return len(messages)
+
+    async def _settle(self, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Write what a receive brought, then acknowledge it in one call."""
         if not messages:
-            return 0
+            return
         done: list[str] = []
         early: list[str] = []
         parsed = [state_events.parse(str(message.get("Body", ""))) for message in messages]
@@ -177,7 +204,6 @@ class QueueConsumer:
             await self._queue.delete(done)
         for receipt in early:
             await self._queue.later(receipt, RETRY_EARLY_SECONDS)
-        return len(messages)
 
     async def _write(self, change: state_events.Change) -> str:
         """Write ``change`` into each resource naming the job that shows nothing newer."""
