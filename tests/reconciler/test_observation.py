@@ -203,6 +203,40 @@ async def test_a_job_that_ended_is_described_before_anything_is_written() -> Non
     assert applied.seen == []  # no Completed without its outputs
 
 
+async def test_changes_the_events_consumer_wrote_during_the_listing_are_not_done_again() -> None:
+    listing = FakeListing(
+        [page(ended("a", 5), summary("b", "Training", 5), ended("c", 5))],
+        {"c": [described("c", "Completed")]},
+    )
+    made, applied = poller(listing, job("ua", "a"), job("ub", "b"), job("uc", "c"))
+    index = made._index
+    listed = listing.list_page
+
+    async def consumer_writes_meanwhile(**params: Any) -> Mapping[str, Any]:
+        answer = await listed(**params)
+        # The events of a and b are written while the page is read: a's the same change,
+        # b's a newer one. c's event is not (lost, or still in the queue).
+        for uid, secondary, status, minute in [
+            ("ua", "Completed", "Completed", 5),
+            ("ub", "Stopping", "Stopping", 6),
+        ]:
+            old = index.get(uid)
+            assert old is not None
+            written = {
+                **old.status,
+                "trainingJobStatus": status,
+                "secondaryStatus": secondary,
+                "lastModifiedTime": (T0 + datetime.timedelta(minutes=minute)).isoformat(),
+            }
+            index.put(uid, dataclasses.replace(old, status=written, resource_version="2"))
+        return answer
+
+    listing.list_page = consumer_writes_meanwhile  # type: ignore[method-assign]
+    await made.cycle()
+    assert listing.calls == [("list", ""), ("describe", "c")]
+    assert applied.seen == [("uc", "Completed")]
+
+
 async def test_nothing_running_costs_no_call() -> None:
     listing = FakeListing([])
     made, _ = poller(listing)

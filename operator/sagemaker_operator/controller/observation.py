@@ -333,6 +333,9 @@ class RegionPoller:
 
         async def show(job: owned.OwnedJob, mark: tuple[Any, ...], summary: Any) -> None:
             async with gate:
+                if self._shows(job, mark):
+                    self._described[job.uid] = mark
+                    return
                 try:
                     await self._apply(job, summary)
                 except Exception as error:  # e.g. the API server's 429: this job, next cycle
@@ -341,17 +344,20 @@ class RegionPoller:
                 self._described[job.uid] = mark
                 self._owed.add(job.uid)
 
-        async def describe(job: owned.OwnedJob) -> None:
+        async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None = None) -> None:
             async with gate:
+                if mark is not None and self._shows(job, mark):
+                    self._described[job.uid] = mark
+                    return
                 error = await self._describe_and_apply(job)
                 if error is not None:
                     failed[job.uid] = error
 
         summarized = [(j, m, s) for j, m, s in changed if s.get("TrainingJobStatus") in IN_FLIGHT]
-        ended = [j for j, _, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
+        ended = [(j, m) for j, m, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
         await asyncio.gather(
             *(show(job, mark, summary) for job, mark, summary in summarized),
-            *(describe(job) for job in ended),
+            *(describe(job, mark) for job, mark in ended),
             *(describe(job) for job in to_describe),
         )
         attempted = len(changed) + len(to_describe)
@@ -368,6 +374,21 @@ class RegionPoller:
                 next(iter(failed.values())),
             )
         return set(failed)
+
+    def _shows(self, job: owned.OwnedJob, mark: tuple[Any, ...]) -> bool:
+        """Whether the resource shows the listed change, or a newer one, by now.
+
+        With an events queue, a sweep that lists while a burst's events are being written
+        finds hundreds of changes the consumer writes a moment later: describing each ended
+        one at the pollers' Describe rate, and writing it onto the version the cycle read
+        (a 409, a read, a write), is work done twice.
+        """
+        current = self._index.get(job.uid)
+        if current is None or current is job:
+            return False
+        modified = mark[2]
+        newer = modified is not None and int(current.watermark.timestamp()) > modified
+        return current.fingerprint == mark or newer
 
     async def _describe_and_apply(self, job: owned.OwnedJob) -> Exception | None:
         """Describe one job and write what it says; the error, if either failed.

@@ -201,6 +201,9 @@ class OwnedIndex:
             if not self._by_job.get(key):
                 self._by_job.pop(key, None)
 
+    def get(self, uid: str) -> OwnedJob | None:
+        return self._by_uid.get(uid)
+
     def named(self, region: str, job_name: str) -> list[OwnedJob]:
         """The resources whose status names ``job_name`` in ``region``."""
         return [self._by_uid[uid] for uid in self._by_job.get((region, job_name), ())]
