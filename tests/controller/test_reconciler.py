@@ -250,7 +250,9 @@ def _request_named(name: str, **tags: str) -> dict[str, Any]:
         "RoleArn": "arn:aws:iam::123456789012:role/x",
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/o/"},
         "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+        # NB: 5 days, 25 minutes of the tests' clock: "still training whenever the test
+        # looks" must hold on a loaded machine (an hour, 12.6 s, ran out in CI-like load).
+        "StoppingCondition": {"MaxRuntimeInSeconds": 432000},
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
 
