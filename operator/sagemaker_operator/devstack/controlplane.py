@@ -27,7 +27,15 @@ from sagemaker_operator.devstack import pki
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "tests" / "controlplane" / "build.sh"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kubectl",
+    "helm",
+    "workflow-controller",
+    "argoexec",
+)
 
 
 class KubectlError(subprocess.CalledProcessError):
