@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl, helm)
-# from the Go modules pinned beside this script, into a git-ignored cache.
+# and the test node's kubelet and kube-scheduler from the Go modules pinned beside this script,
+# into a git-ignored cache. `build.sh node` builds only the node's two (the suite asks for them
+# when a test first needs a node; `make test` builds everything up front).
 #
 # Idempotent: each binary is rebuilt only when the pins it comes from (go.mod/go.sum) change.
 # The cache key is a hash of those files, so bumping a version rebuilds; anything else reuses.
@@ -26,6 +28,13 @@ pinned() {
 }
 k8s_version="$(pinned "$here" k8s.io/kubernetes)"
 helm_version="$(pinned "$here/helm" helm.sh/helm/v3)"
+# The node's module (its own go.sum, so its changes never rebuild the control plane) must pin
+# the very same Kubernetes: a kubelet newer than its API server is outside the version skew.
+node_k8s_version="$(pinned "$here/node" k8s.io/kubernetes)"
+if [[ "$node_k8s_version" != "$k8s_version" ]]; then
+  echo "controlplane: node/go.mod pins k8s.io/kubernetes $node_k8s_version, go.mod $k8s_version" >&2
+  exit 1
+fi
 k8s_minor="$(echo "$k8s_version" | cut -d. -f2)"
 # Built from modules there is no git tree to stamp a version from; without these the binaries
 # report v0.0.0, which version checks (kubectl's skew warning, charts' kubeVersion) misread.
@@ -53,9 +62,19 @@ build() { # build MODULE_DIR OUTPUT_NAME PACKAGE [LDFLAGS]
   echo "controlplane: built $name in $((SECONDS - start))s"
 }
 
+build_node() {
+  build "$here/node" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+  build "$here/node" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
+}
+if [[ "${1:-}" == "node" ]]; then
+  build_node
+  exit 0
+fi
+
 build "$here" etcd go.etcd.io/etcd/server/v3
 build "$here" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
 build "$here" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build "$here" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build "$here/helm" helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+build_node
 echo "controlplane: ready in $bin"
