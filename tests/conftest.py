@@ -5,4 +5,5 @@ pytest_plugins = (
     "tests.plugins.emulator",
     "tests.plugins.operator",
     "tests.plugins.node",
+    "tests.plugins.argo",
 )
