@@ -21,7 +21,7 @@ import yaml
 from sagemaker_operator import names
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
-from tests.controller.helpers import FATE, get_all, wait_phase
+from tests.controller.helpers import FATE, eventually, get_all, wait_phase
 from tests.helm.chart import REPO_ROOT
 from tests.plugins.emulator import client_for
 from tests.plugins.operator import StartOperator
@@ -233,34 +233,27 @@ def test_terminating_leaves_the_job_running_and_deleting_the_workflow_stops_it(
         json.dumps({"spec": {"shutdown": "Terminate"}}),
     )
     status = wait_workflow_done(control_plane, namespace, name)
-    assert status["phase"] == "Failed"
-    assert "Terminate" in status["message"]
-    assert the_training_job(control_plane, namespace)["status"]["phase"] == "InProgress"
+    assert status["phase"] == "Failed", status
+    assert "Terminate" in status["message"], status
+    still = the_training_job(control_plane, namespace)["status"]
+    assert still["phase"] == "InProgress", still
     assert sagemaker_emulator.admin.calls("StopTrainingJob") == 0
 
-    # Deleting the Workflow (`argo delete`) does: its TrainingJob is garbage-collected
-    # (kube-controller-manager, through the owner reference Argo set), and the operator's
-    # finalizer stops the SageMaker job before the TrainingJob goes. Foreground: the Workflow
-    # goes only once what it owns has gone.
-    control_plane.kubectl(
-        "delete",
-        "workflows.argoproj.io",
-        name,
-        "-n",
-        namespace,
-        "--cascade=foreground",
-        "--timeout=120s",
+    # Deleting the Workflow (`argo delete`; kubectl's default, background propagation) does:
+    # kube-controller-manager's garbage collector deletes its TrainingJob (Argo made itself
+    # the owner), and the operator's finalizer stops the SageMaker job before it goes.
+    control_plane.kubectl("delete", "workflows.argoproj.io", name, "-n", namespace)
+    eventually(
+        lambda: (
+            not control_plane.kubectl(
+                "get", names.PLURAL, "-n", namespace, "-o", "name"
+            ).stdout.strip()
+        ),
+        timeout=120,
     )
-    control_plane.kubectl(
-        "wait",
-        names.PLURAL,
-        job["metadata"]["name"],
-        "-n",
-        namespace,
-        "--for=delete",
-        "--timeout=120s",
+    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 1, (
+        sagemaker_emulator.admin.counters()
     )
-    assert sagemaker_emulator.admin.calls("StopTrainingJob") == 1
     described = client_for(sagemaker_emulator.url).describe_training_job(
         TrainingJobName=job["status"]["trainingJobName"]
     )
