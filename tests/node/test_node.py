@@ -66,35 +66,44 @@ def get(kubectl: Kubectl, namespace: str, kind: str, name: str) -> dict[str, Any
 
 
 IN_CLUSTER = """
-import json, os, ssl, urllib.request
+import json, os, socket, ssl, urllib.request
 secrets = "/var/run/secrets/kubernetes.io/serviceaccount"
 env = os.environ
-url = "https://%s:%s/api" % (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"])
 token = open(secrets + "/token").read()
 context = ssl.create_default_context(cafile=secrets + "/ca.crt")
-request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
-with urllib.request.urlopen(request, context=context, timeout=10) as response:
-    print(json.dumps({"status": response.status, "kind": json.load(response)["kind"], "url": url}))
+service = "%s:%s" % (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"])
+for url in ("https://%s/api" % service, "https://kubernetes.default.svc/api"):
+    request = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(request, context=context, timeout=10) as response:
+        kind = json.load(response)["kind"]
+        print(json.dumps({"url": url, "status": response.status, "kind": kind}))
+print(json.dumps({"kubernetes.default.svc": socket.gethostbyname("kubernetes.default.svc")}))
+try:
+    print(json.dumps({"pypi.org": socket.gethostbyname("pypi.org")}))
+except OSError as error:
+    print(json.dumps({"pypi.org": type(error).__name__}))
 """
 
 
 def test_a_scheduled_pod_runs_reaches_the_api_server_in_cluster_and_its_logs_are_served(
     cluster_node: Node, python_image: images.Image, kubectl: Kubectl, namespace: str
 ) -> None:
-    """No nodeName: the scheduler binds it. The pod dials the `kubernetes` Service with its
-    projected ServiceAccount token and the published root CA, as any in-cluster client does;
+    """No nodeName: the scheduler binds it. The pod dials the `kubernetes` Service, by its
+    address and by its DNS name, with its projected ServiceAccount token and the published
+    root CA, as any in-cluster client does; names outside the cluster do not resolve;
     ``kubectl logs`` goes API server -> kubelet (client certificate, webhook authorization)."""
     apply(kubectl, namespace, pod("in-cluster", python_image.ref, IN_CLUSTER))
     kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/in-cluster", "-n", namespace,
             "--timeout=110s")  # fmt: skip
     found = get(kubectl, namespace, "pod", "in-cluster")
     assert found["spec"]["nodeName"] == cluster_node.name
-    (line,) = kubectl("logs", "in-cluster", "-n", namespace).stdout.splitlines()
-    assert json.loads(line) == {
-        "status": 200,
-        "kind": "APIVersions",
-        "url": "https://10.0.0.1:443/api",
-    }
+    lines = kubectl("logs", "in-cluster", "-n", namespace).stdout.splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"url": "https://10.0.0.1:443/api", "status": 200, "kind": "APIVersions"},
+        {"url": "https://kubernetes.default.svc/api", "status": 200, "kind": "APIVersions"},
+        {"kubernetes.default.svc": "10.0.0.1"},
+        {"pypi.org": "gaierror"},  # the cluster DNS has no upstream: nothing leaves
+    ]
 
 
 SERVE = """

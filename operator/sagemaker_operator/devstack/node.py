@@ -27,6 +27,10 @@ the bridge (``SMOPN-DNAT``, with ``route_localnet`` so they may point at loopbac
   an Endpoints address may not be loopback, and the API server listens on loopback only);
 - :meth:`Node.expose`: ``GATEWAY:PORT`` to ``127.0.0.1:PORT`` (the SageMaker emulator).
 
+Pods resolve names through the node's cluster DNS, a ``dnsmasq`` on the gateway that knows
+``kubernetes.default.svc[.cluster.local]`` (kopf's in-cluster login dials that name) and no
+upstream: no pod's lookup leaves the machine.
+
 The API server reaches the kubelet at ``127.0.0.1`` (``kubectl logs``): the kubelet serves a
 certificate from the control plane's kubelet CA and accepts the API server's client
 certificate from it, authorizing it by webhook (``system:kubelet-api-admin``).
@@ -56,6 +60,7 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/var/run/netns")
 BRIDGE_PREFIX = "smop"
+CLUSTER_DOMAIN = "cluster.local"
 
 
 class NodeError(RuntimeError):
@@ -70,7 +75,7 @@ def ensure_node_binaries() -> Path:
 
 
 def ensure_packages() -> None:
-    needed = ("containerd", "ctr", "runc", "iptables")
+    needed = ("containerd", "ctr", "runc", "iptables", "dnsmasq")
     if not all(_which(tool) for tool in needed) or not (CNI_BIN_DIR / "bridge").exists():
         subprocess.run(["bash", str(images.INSTALL_PACKAGES)], check=True)
 
@@ -184,6 +189,7 @@ class Node:
         self._undo.append(("ip", "link", "delete", self.bridge))
         self._network()
         self._make_cgroups()
+        self._start_dns()
         self._start_containerd(pause)
         self.import_image(pause.archive, pause.ref)
         self._start_kubelet(bin_dir)
@@ -253,6 +259,30 @@ class Node:
         """Make ``127.0.0.1:port`` on the host reachable from pods; returns ``host:port``."""
         self._dnat(self.gateway, port, port)
         return f"{self.gateway}:{port}"
+
+    def _start_dns(self) -> None:
+        """The pods' cluster DNS: dnsmasq on the gateway, answering the `kubernetes` Service's
+        names (kopf's in-cluster login dials ``kubernetes.default.svc``), NXDOMAIN for the
+        rest of the cluster domain, and refusing everything else (no upstream: pods resolve
+        nothing outside the cluster)."""
+        service = controlplane.KUBERNETES_SERVICE_IP
+        self._spawn(
+            "dnsmasq",
+            [
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--log-facility=-",
+                "--conf-file=/dev/null",
+                "--pid-file=",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                f"--listen-address={self.gateway}",
+                f"--address=/kubernetes.default.svc.{CLUSTER_DOMAIN}/{service}",
+                f"--address=/kubernetes.default.svc/{service}",
+                f"--local=/{CLUSTER_DOMAIN}/",
+            ],
+        )
 
     def _make_cgroups(self) -> None:
         for controller in sorted(CGROUP_ROOT.iterdir()):
@@ -385,7 +415,10 @@ disabled_plugins = [
             "failSwapOn": False,
             "podLogsDir": str(self.workdir / "pod-logs"),
             "volumePluginDir": str(kubelet_dir / "volume-plugins"),
-            # No cluster DNS and none of the host's: pods resolve nothing, dial addresses.
+            # The node's dnsmasq is the cluster DNS; the host's resolvers are never handed
+            # to pods (their names would be looked up outside the machine).
+            "clusterDNS": [self.gateway],
+            "clusterDomain": CLUSTER_DOMAIN,
             "resolvConf": "",
             # The imported images are all there is: never garbage-collect them, and no
             # eviction for a disk that other work on the machine fills.
@@ -478,7 +511,7 @@ disabled_plugins = [
         if "kubelet" in by_name and by_name["kubelet"].popen.poll() is None:
             with contextlib.suppress(Exception):
                 self._drain()
-        for name in ("kube-scheduler", "kubelet"):
+        for name in ("kube-scheduler", "kubelet", "dnsmasq"):
             if name in by_name:
                 self._terminate(by_name[name])
         netns = self._sandbox_netns() if "containerd" in by_name else []
