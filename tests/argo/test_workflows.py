@@ -48,6 +48,19 @@ def with_fate(workflow: dict[str, Any], **fate: str) -> dict[str, Any]:
     return workflow
 
 
+def long_running(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The example with a job that trains until stopped. The example's own limit (one hour,
+    12.6 s on the emulator's test clock) would stop it by MaxRuntimeExceeded while a loaded
+    machine is still running the test; a day is 5 minutes there."""
+    with_fate(workflow, **{"duration-seconds": "100000"})
+    for template in workflow["spec"]["templates"]:
+        if "resource" in template:
+            manifest = yaml.safe_load(template["resource"]["manifest"])
+            manifest["spec"]["stoppingCondition"]["maxRuntimeInSeconds"] = 86400
+            template["resource"]["manifest"] = yaml.safe_dump(manifest, sort_keys=False)
+    return workflow
+
+
 def submit(plane: ControlPlane, namespace: str, workflow: dict[str, Any]) -> str:
     created = plane.kubectl(
         "create", "-n", namespace, "-f", "-", "-o", "name", input=json.dumps(workflow)
@@ -179,7 +192,7 @@ def test_a_job_stopped_outside_kubernetes_fails_the_step(
 ) -> None:
     namespace = workflow_namespace
     start_operator(namespace)
-    workflow = with_fate(load("train.yaml"), **{"duration-seconds": "100000"})
+    workflow = long_running(load("train.yaml"))
     name = submit(control_plane, namespace, workflow)
     job = wait_for_job_in_progress(control_plane, namespace)
     # Neither condition holds while SageMaker trains: Argo keeps the step running.
@@ -216,7 +229,7 @@ def test_terminating_leaves_the_job_running_and_deleting_the_workflow_stops_it(
 ) -> None:
     namespace = workflow_namespace
     start_operator(namespace)
-    workflow = with_fate(load("train.yaml"), **{"duration-seconds": "100000"})
+    workflow = long_running(load("train.yaml"))
     name = submit(control_plane, namespace, workflow)
     job = wait_for_job_in_progress(control_plane, namespace)
 
