@@ -9,13 +9,19 @@ CONTROLPLANE := tests/controlplane/build.sh
 export SMOP_CACHE_DIR ?= $(CURDIR)/.cache
 
 # `make up`: the same stack as `make run`, left running for experiments (Ctrl-C stops it).
-.PHONY: run up test lint typecheck check venv controlplane bench clean chart-crds
+.PHONY: run up run-cluster test lint typecheck check venv controlplane bench clean chart-crds
 
 run: venv controlplane
 	$(PY) -m sagemaker_operator.devstack.demo
 
 up: venv controlplane
 	$(PY) -m sagemaker_operator.devstack.demo --keep
+
+# `make run-cluster`: the same demo with the operator as a pod: a node (containerd + kubelet +
+# scheduler) joins the local control plane, the Dockerfile's image is built and `helm install`
+# runs it (root only, like the node; docs/development.md).
+run-cluster: venv controlplane
+	$(PY) -m sagemaker_operator.devstack.demo --cluster
 
 test: venv controlplane lint typecheck
 	$(PY) -m pytest

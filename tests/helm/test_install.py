@@ -1,9 +1,10 @@
 """The chart against a real API server: install in both scopes, RBAC enough and no more,
 upgrade and uninstall as docs/deploying.md says.
 
-There is no kubelet, so the Deployment never gets a pod; what is proven here is that the
-API server accepts every manifest and that the chart's ServiceAccount token can do exactly
-what the operator needs. The end-to-end test runs the operator with that same token.
+The Deployment's pod never runs here (its image is not on the test node, and nothing is
+pulled); what is proven here is that the API server accepts every manifest and that the
+chart's ServiceAccount token can do exactly what the operator needs. The end-to-end test runs
+the operator with that same token; tests/helm/test_in_cluster.py runs the chart's pod itself.
 """
 
 from __future__ import annotations

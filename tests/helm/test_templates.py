@@ -36,7 +36,15 @@ def container(manifests: list[Manifest]) -> dict[str, Any]:
 
 
 def env_of(manifests: list[Manifest]) -> dict[str, str]:
-    return {item["name"]: item["value"] for item in container(manifests)["env"]}
+    """The container's literal environment (``valueFrom`` entries left out)."""
+    return {item["name"]: item["value"] for item in container(manifests)["env"] if "value" in item}
+
+
+def test_kopf_identity_is_the_pod_name() -> None:
+    """kopf's identity comes from POD_ID; without it kopf asks getpass for a user name, which
+    the image's UID 65532 does not have (the operator pod crashed at start-up)."""
+    (pod_id,) = [item for item in container(render())["env"] if item["name"] == "POD_ID"]
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
 def settings_from_env() -> Settings:

@@ -2,9 +2,11 @@
 
 The API server runs with a static admin token and ``--authorization-mode=RBAC``, so CRD
 schemas, CEL rules, finalizers, watches and RBAC behave as in a cluster. The controller
-manager runs only the namespace and garbage-collector controllers: enough for namespaces to
-finish deleting and owner references to cascade; there is no scheduler and no kubelet, so
-pods never run.
+manager runs only the controllers the tests need: namespaces finish deleting, owner
+references cascade, Deployments get ReplicaSets and pods, and every namespace gets its
+``default`` ServiceAccount and ``kube-root-ca.crt``. Pods run only once a node joins
+(``devstack.node``, started on demand by the tests that need one); the API server is ready
+for it: it holds a client certificate for the kubelet and reaches it at its InternalIP.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ from sagemaker_operator.devstack import pki
 REPO_ROOT = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO_ROOT / "tests" / "controlplane" / "build.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm")
+# Argo Workflows' two commands, built on demand (``build.sh argo``) by ``ensure_argo``.
+ARGO_BINARIES = ("workflow-controller", "argoexec")
+# The service range, and its first address: the ``kubernetes`` Service a pod's client dials.
+SERVICE_CIDR = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
+# The API server's identity towards kubelets (a client certificate the kubelet verifies).
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 
 class KubectlError(subprocess.CalledProcessError):
@@ -54,6 +63,21 @@ def ensure_binaries() -> Path:
     directory = bin_dir()
     if not all((directory / name).is_file() for name in BINARIES):
         subprocess.run(["bash", str(BUILD_SCRIPT)], check=True)
+    return directory
+
+
+def argo_manifests_dir() -> Path:
+    """Argo's install manifests, as its pinned module ships them (linked by ``build.sh``)."""
+    return cache_dir() / "controlplane" / "argo-manifests"
+
+
+def ensure_argo() -> Path:
+    """Build Argo's commands (and link its manifests) if missing; the script skips the cached."""
+    directory = bin_dir()
+    if not all((directory / name).is_file() for name in ARGO_BINARIES) or not (
+        argo_manifests_dir().is_dir()
+    ):
+        subprocess.run(["bash", str(BUILD_SCRIPT), "argo"], check=True)
     return directory
 
 
@@ -135,6 +159,19 @@ class ControlPlane:
         # The API server signs its own serving certificate into --cert-dir; it is its own CA.
         return self.workdir / "certs" / "apiserver.crt"
 
+    @property
+    def kubelet_ca(self) -> tuple[Path, Path]:
+        """The CA (certificate, key) that kubelets trust for the API server's client
+        certificate, and that issues their serving certificates (``issue_kubelet_cert``)."""
+        return self.workdir / "kubelet-pki" / "ca.crt", self.workdir / "kubelet-pki" / "ca.key"
+
+    def issue_kubelet_serving_cert(self, cert: Path, key: Path, ip: str) -> None:
+        """A serving certificate for a kubelet at ``ip``, which the API server verifies."""
+        ca_cert, ca_key = self.kubelet_ca
+        pki.issue(
+            ca_cert, ca_key, cert, key, common_name=f"kubelet@{ip}", ip_addresses=(ip,), server=True
+        )
+
     def __enter__(self) -> ControlPlane:
         try:
             self.start()
@@ -152,6 +189,13 @@ class ControlPlane:
         self.admin_token = pki.write_token_file(self.workdir / "tokens.csv")
         sa_key, sa_pub = self.workdir / "sa.key", self.workdir / "sa.pub"
         pki.write_service_account_keys(sa_key, sa_pub)
+
+        kubelet_pki = self.workdir / "kubelet-pki"
+        kubelet_pki.mkdir(exist_ok=True)
+        ca_cert, ca_key = self.kubelet_ca
+        pki.write_ca(ca_cert, ca_key, "sagemaker-operator-test-kubelet-ca")
+        client_cert, client_key = kubelet_pki / "apiserver.crt", kubelet_pki / "apiserver.key"
+        pki.issue(ca_cert, ca_key, client_cert, client_key, common_name=KUBELET_CLIENT_USER)
 
         etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
@@ -176,7 +220,7 @@ class ControlPlane:
             "--advertise-address=127.0.0.1",
             f"--secure-port={api_port}",
             f"--cert-dir={self.workdir / 'certs'}",
-            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--service-account-issuer=https://kubernetes.default.svc",
             f"--service-account-key-file={sa_pub}",
             f"--service-account-signing-key-file={sa_key}",
@@ -184,8 +228,16 @@ class ControlPlane:
             "--authorization-mode=RBAC",
             # The default reconciler refuses a loopback advertise address; no Service needs it.
             "--endpoint-reconciler-type=none",
-            # Nothing runs pods here; these plugins only wait for objects that never come.
-            "--disable-admission-plugins=ServiceAccount,DefaultStorageClass",
+            # No volume is ever claimed: nothing would answer a default storage class.
+            "--disable-admission-plugins=DefaultStorageClass",
+            # kubectl logs/exec: the API server dials the kubelet at the node's InternalIP
+            # (127.0.0.1; the default order tries the host name first, which resolves
+            # nowhere), with a client certificate the kubelet trusts, and verifies the
+            # kubelet's serving certificate against the same CA.
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={client_cert}",
+            f"--kubelet-client-key={client_key}",
+            f"--kubelet-certificate-authority={ca_cert}",
             *self.apiserver_args,
         ]
         self._spawn("kube-apiserver", self._apiserver_command)
@@ -204,7 +256,16 @@ class ControlPlane:
                     f"--kubeconfig={self.kubeconfig}",
                     f"--authentication-kubeconfig={self.kubeconfig}",
                     f"--authorization-kubeconfig={self.kubeconfig}",
-                    "--controllers=namespace,garbagecollector,clusterrole-aggregation-controller",
+                    # Namespaces finish deleting, owner references cascade, aggregated
+                    # roles fill; for pods: Deployments -> ReplicaSets -> Pods, each
+                    # namespace's `default` ServiceAccount and `kube-root-ca.crt` (the CA
+                    # in every projected token volume), pods of a vanished node removed.
+                    "--controllers=namespace,garbagecollector,clusterrole-aggregation-controller,"
+                    "deployment-controller,replicaset-controller,serviceaccount-controller,"
+                    "root-ca-certificate-publisher-controller,pod-garbage-collector-controller,"
+                    # ... and a Ready node loses its `not-ready` taint, so pods schedule.
+                    "node-lifecycle-controller",
+                    f"--root-ca-file={self.ca_file}",
                     "--leader-elect=false",
                     f"--secure-port={free_port()}",
                     "--bind-address=127.0.0.1",

@@ -8,6 +8,7 @@ then leaves everything running and prints how to reach it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,7 +23,9 @@ import click
 import yaml
 
 from sagemaker_operator import names
+from sagemaker_operator.devstack import images
 from sagemaker_operator.devstack.controlplane import REPO_ROOT, ControlPlane, cache_dir, free_port
+from sagemaker_operator.devstack.node import Node
 
 TERMINAL = ("Completed", "Failed", "Stopped")
 
@@ -67,13 +70,20 @@ def _spawn(
     help="Emulator clock: 0.1 makes a job take about 30 seconds.",
 )
 @click.option("--keep", is_flag=True, help="Leave the stack running until Ctrl-C.")
-def main(example: Path, time_scale: float, keep: bool) -> None:
+@click.option(
+    "--cluster",
+    is_flag=True,
+    help="Run the operator as a pod: a node joins the control plane, the image is built from "
+    "the Dockerfile and the Helm chart installs it (needs root; `make run-cluster`).",
+)
+def main(example: Path, time_scale: float, keep: bool, cluster: bool) -> None:
     """Bring up the local stack and run one TrainingJob to the end."""
     workdir = cache_dir() / "demo" / time.strftime("%Y%m%d-%H%M%S")
     workdir.mkdir(parents=True)
     processes: list[subprocess.Popen[bytes]] = []
     click.echo(f"demo: working in {workdir}")
-    with ControlPlane(workdir / "controlplane") as plane:
+    with contextlib.ExitStack() as stack:
+        plane = stack.enter_context(ControlPlane(workdir / "controlplane"))
         click.echo(f"demo: control plane ready at {plane.server}")
         try:
             emulator_port = free_port()
@@ -95,6 +105,17 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
                 f"{emulator_url}/_emulator/health", emulator, "emulator", workdir / "emulator.log"
             )
             click.echo(f"demo: SageMaker emulator at {emulator_url}")
+
+            if cluster:
+                node = stack.enter_context(Node(plane, workdir / "node"))
+                click.echo(f"demo: node {node.name} Ready (containerd, kubelet, scheduler)")
+                _install_chart(plane, node, workdir, emulator_port)
+                _run_example(plane, example, workdir, emulator_url)
+                if keep:
+                    _stay_up_cluster(plane, emulator_url)
+                else:
+                    click.echo("demo: done; tearing the stack down.")
+                return
 
             for crd in sorted((REPO_ROOT / "crds").glob("*.yaml")):
                 plane.kubectl("apply", "--server-side", "-f", str(crd))
@@ -142,6 +163,58 @@ def main(example: Path, time_scale: float, keep: bool) -> None:
             for process in reversed(processes):
                 process.terminate()
                 process.wait(timeout=20)
+
+
+def _install_chart(plane: ControlPlane, node: Node, workdir: Path, emulator_port: int) -> None:
+    """Build the image (cached), import it into the node, ``helm install`` the chart with it."""
+    click.echo(
+        "demo: building the operator image from the Dockerfile (cached after the first time)"
+    )
+    image = images.operator_image()
+    node.import_image(image.archive, image.ref)
+    click.echo(f"demo: image {image.ref} imported into the node")
+    values = {
+        "image": {"repository": image.name, "tag": image.tag, "pullPolicy": "Never"},
+        "operator": {
+            "defaultRegion": "us-east-1",
+            # The emulator runs on the host's loopback; pods reach it at the bridge gateway.
+            "sagemakerEndpointUrl": f"http://{node.expose(emulator_port)}",
+            "allowInsecureEndpoint": True,
+            "pollIntervalSeconds": 2,
+        },
+        "extraEnv": [
+            {"name": "AWS_ACCESS_KEY_ID", "value": "emulator"},
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "emulator"},
+            {"name": "AWS_EC2_METADATA_DISABLED", "value": "true"},
+        ],
+    }
+    values_file = workdir / "values.json"
+    values_file.write_text(json.dumps(values))
+    namespace = "sagemaker-operator-system"
+    helm = [str(plane.bin_dir / "helm"), f"--kubeconfig={plane.kubeconfig}"]
+    subprocess.run(
+        [*helm, "install", "sagemaker-operator", str(REPO_ROOT / "helm" / "sagemaker-operator"),
+         f"--namespace={namespace}", "--create-namespace", f"--values={values_file}",
+         "--wait", "--timeout=5m"],
+        check=True, env=dict(os.environ, HOME=str(workdir)),
+    )  # fmt: skip
+    pods = plane.kubectl("get", "pods", "-n", namespace, "-o", "wide").stdout
+    click.echo(f"demo: helm installed the chart; the operator runs as a pod:\n{pods}")
+
+
+def _stay_up_cluster(plane: ControlPlane, emulator_url: str) -> None:
+    click.echo(
+        "demo: the stack stays up until Ctrl-C. In another shell:\n"
+        f"  export KUBECONFIG={plane.kubeconfig}\n"
+        f"  alias kubectl={plane.bin_dir / 'kubectl'}\n"
+        "  kubectl get pods -n sagemaker-operator-system -o wide\n"
+        "  kubectl logs -n sagemaker-operator-system deploy/sagemaker-operator\n"
+        f"The SageMaker emulator is at {emulator_url} (docs/emulator.md)."
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("demo: stopping")
 
 
 def _run_example(plane: ControlPlane, example: Path, workdir: Path, emulator_url: str) -> None:
