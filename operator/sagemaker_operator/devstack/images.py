@@ -98,12 +98,14 @@ def _digest(*parts: str | bytes) -> str:
     return hasher.hexdigest()[:16]
 
 
-def tree_digest(root: Path, *, exclude: Sequence[str] = ("__pycache__", "*.pyc")) -> str:
+def tree_digest(
+    root: Path, *, exclude: Sequence[str] = ("__pycache__", "*.pyc", "*.egg-info")
+) -> str:
     """A hash of the files under ``root`` (paths, modes and contents)."""
     parts: list[str | bytes] = []
     for path in sorted(root.rglob("*")):
         if any(path.match(pattern) for pattern in exclude) or any(
-            parent.name in exclude for parent in path.parents
+            parent.match(pattern) for parent in path.parents for pattern in exclude
         ):
             continue
         if path.is_file():
