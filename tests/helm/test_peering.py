@@ -70,6 +70,7 @@ def chart_env(release: Release, namespace: str) -> dict[str, str]:
     env = {
         e["name"]: e["value"]
         for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e  # POD_ID comes from the downward API (valueFrom)
     }
     prefix = "SAGEMAKER_OPERATOR_"
     wanted = ("STANDALONE", "PEERING_NAME", "PEERING_LIFETIME_SECONDS")
