@@ -88,23 +88,33 @@ def test_metrics_during_a_throttled_run_agree_with_the_emulator(
     # The jobs gauge is refreshed at the start of each poller cycle: await the one that counts
     # every job in its final state (the refused resource never had a SageMaker job).
     final = {"Completed": len(completed), "Failed": 1, "InProgress": 0}
-    samples = eventually(
-        lambda: (
-            (s := scrape(operator))
-            and all(total(s, P + "jobs", status=k) == v for k, v in final.items())
-            and s
-        ),
-        timeout=30,
-    )
-    emulator = sagemaker_emulator.admin.counters()["operations"]
+    calls = P + "sagemaker_calls_total"
+    counted = [
+        (operation, outcome)
+        for operation in ("create_training_job", "describe_training_job", "list_training_jobs")
+        for outcome in ("ok", "ThrottlingException")
+    ]
+
+    def settled() -> tuple[Any, dict[str, Any]] | None:
+        # NB: scraped first, then the emulator read: a call between the two (a Describe the
+        # poller still owed) shows on the emulator only; once every job has ended the
+        # operator makes no more calls, and the two must agree exactly.
+        s = scrape(operator)
+        emulator = sagemaker_emulator.admin.counters()["operations"]
+        if not all(total(s, P + "jobs", status=k) == v for k, v in final.items()):
+            return None
+        agree = all(
+            total(s, calls, operation=op, outcome=out) == emulator[camel(op)].get(out, 0)
+            for op, out in counted
+        )
+        return (s, emulator) if agree else None
 
     # SageMaker calls by operation and outcome: exactly what the emulator answered.
-    calls = P + "sagemaker_calls_total"
-    for operation in ("create_training_job", "describe_training_job", "list_training_jobs"):
-        for outcome in ("ok", "ThrottlingException"):
-            assert total(samples, calls, operation=operation, outcome=outcome) == emulator[
-                camel(operation)
-            ].get(outcome, 0), (operation, outcome)
+    samples, emulator = eventually(settled, timeout=30)
+    for operation, outcome in counted:
+        assert total(samples, calls, operation=operation, outcome=outcome) == emulator[
+            camel(operation)
+        ].get(outcome, 0), (operation, outcome)
     assert total(samples, calls, operation="create_training_job", outcome="ok") == 5
     assert (
         total(samples, calls, operation="create_training_job", outcome="ValidationException") == 1
