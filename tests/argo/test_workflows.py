@@ -192,9 +192,7 @@ def test_a_job_stopped_outside_kubernetes_fails_the_step(
 ) -> None:
     namespace = workflow_namespace
     start_operator(namespace)
-    workflow = long_running(load("train.yaml"))
-    name = submit(control_plane, namespace, workflow)
-    job = wait_for_job_in_progress(control_plane, namespace)
+    name, job = training_step_in_progress(control_plane, namespace)
     # Neither condition holds while SageMaker trains: Argo keeps the step running.
     assert workflow_status(control_plane, namespace, name)["phase"] == "Running"
 
@@ -205,6 +203,13 @@ def test_a_job_stopped_outside_kubernetes_fails_the_step(
     assert status["phase"] == "Failed", status
     assert the_training_job(control_plane, namespace)["status"]["phase"] == "Stopped"
     assert FAILURE_MET in node(status, name)["message"]
+
+
+def training_step_in_progress(plane: ControlPlane, namespace: str) -> tuple[str, dict[str, Any]]:
+    """Submit train.yaml with a job that trains until stopped; the Workflow's name and its
+    TrainingJob once SageMaker runs it."""
+    name = submit(plane, namespace, long_running(load("train.yaml")))
+    return name, wait_for_job_in_progress(plane, namespace)
 
 
 def wait_for_job_in_progress(plane: ControlPlane, namespace: str) -> dict[str, Any]:
@@ -229,9 +234,7 @@ def test_terminating_leaves_the_job_running_and_deleting_the_workflow_stops_it(
 ) -> None:
     namespace = workflow_namespace
     start_operator(namespace)
-    workflow = long_running(load("train.yaml"))
-    name = submit(control_plane, namespace, workflow)
-    job = wait_for_job_in_progress(control_plane, namespace)
+    name, job = training_step_in_progress(control_plane, namespace)
 
     # `argo terminate` (what it writes: spec.shutdown). Argo ends the Workflow and kills the
     # step's pod, but deletes nothing a resource step created: SageMaker trains on.
