@@ -102,7 +102,7 @@ class Applied:
 
 
 def poller(
-    listing: FakeListing, *jobs: owned.OwnedJob | None, full: bool = False
+    listing: FakeListing, *jobs: owned.OwnedJob | None, full: bool = False, interval: float = 10
 ) -> tuple[observation.RegionPoller, Applied]:
     index = owned.OwnedIndex()
     for found in jobs:
@@ -113,7 +113,7 @@ def poller(
         listing,
         index,
         applied,
-        interval=10,
+        interval=interval,
         concurrency=4,
         full_sweep_interval=0 if full else 3600,
         skew=0,
@@ -460,3 +460,27 @@ async def test_debts_are_paid_while_the_listing_waits_on_its_pages() -> None:
     await asyncio.wait_for(made.cycle(), timeout=5)
     assert applied.kinds == ["described"]
     assert listing.calls == [("describe", "a"), ("list", "")]
+
+
+async def test_a_describe_started_before_the_deadline_is_not_abandoned() -> None:
+    """Cancelled on the wire, a Describe is still answered (and counted) by SageMaker: the job,
+    still owed, would cost a second one next cycle."""
+
+    class SlowDescribe(FakeListing):
+        async def describe(self, job_name: str) -> Mapping[str, Any]:
+            self.calls.append(("describe", job_name))
+            await asyncio.sleep(0.05)  # a slow answer: five times the cycle's interval
+            return self._answer(self.descriptions[job_name].pop(0))
+
+    shown = job("ua", "a", "Downloading")
+    assert shown is not None
+    from_summary = dataclasses.replace(
+        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
+    )
+    listing = SlowDescribe([page(), page()], {"a": [described("a", "Downloading")]})
+    # The debts' deadline passes while the Describe is on the wire.
+    made, applied = poller(listing, from_summary, interval=0.01)
+    await asyncio.wait_for(made.cycle(), timeout=5)
+    assert applied.kinds == ["described"]
+    await made.cycle()  # paid: nothing owed, nothing described again
+    assert listing.calls.count(("describe", "a")) == 1

@@ -266,7 +266,7 @@ class RegionPoller:
             self.work_seconds = time.monotonic() - started
         finally:
             if not paying.done():
-                await asyncio.wait([paying])  # bounded by its own timeout
+                await asyncio.wait([paying])  # bounded by its deadline (and calls started)
         # What is left of the interval settles the debts this cycle's summaries made.
         await self._pay_owed(running, self._interval - (time.monotonic() - started))
         return len(changed) + len(gone) + len(direct)
@@ -422,25 +422,27 @@ class RegionPoller:
         return None
 
     async def _pay_owed(self, running: Mapping[str, list[owned.OwnedJob]], seconds: float) -> None:
-        """Describe jobs shown from their summary, for at most ``seconds``; the rest wait."""
+        """Describe jobs shown from their summary, starting none after ``seconds``.
+
+        NB: a Describe once started is never abandoned: cancelled on the wire, SageMaker
+        answered it all the same, and the job, still owed, cost a second Describe next cycle
+        (the bulk test saw 41 Describes for 36 changes on a loaded machine). Those started
+        run to their end, at most ``concurrency`` of them; the rest wait for the next cycle.
+        """
         by_uid = {job.uid: job for jobs in running.values() for job in jobs}
         self._owed &= set(by_uid)
         metrics.POLLER_OWED.labels(self.region).set(len(self._owed))
         if not self._owed:
             return
         gate = asyncio.Semaphore(self._concurrency)
+        deadline = time.monotonic() + max(seconds, 0.0)
 
         async def pay(job: owned.OwnedJob) -> None:
             async with gate:
-                await self._describe_and_apply(job)
+                if time.monotonic() < deadline:
+                    await self._describe_and_apply(job)
 
-        tasks = [asyncio.create_task(pay(by_uid[uid])) for uid in sorted(self._owed)]
-        if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=max(seconds, 0.0))
-        for task in late:  # still waiting for budget: next cycle's remainder
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
+        await asyncio.gather(*(pay(by_uid[uid]) for uid in sorted(self._owed)))
         metrics.POLLER_OWED.labels(self.region).set(len(self._owed))
 
     def _forget_all_but(self, uids: set[str]) -> None:
