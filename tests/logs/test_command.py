@@ -81,6 +81,12 @@ def start(
     control_plane: ControlPlane, namespace: str, sagemaker_emulator: testing.Running
 ) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
+    # NB: a non-interactive shell starts a background job (`make test &`, a CI runner's
+    # script) with SIGINT ignored, and an ignored signal stays ignored across exec: Python
+    # then installs no KeyboardInterrupt handler, and the command cannot be interrupted (the
+    # Ctrl-C test hung so). A handled signal is reset to the default at exec, as a user's
+    # terminal has it.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def start(*args: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
@@ -93,11 +99,14 @@ def start(
         started.append(process)
         return process
 
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    try:
+        yield start
+    finally:
+        signal.signal(signal.SIGINT, inherited)
+        for process in started:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
 def resource(
