@@ -30,7 +30,11 @@ COPY --from=build /opt/sagemaker-operator /opt/sagemaker-operator
 ENV PATH=/opt/sagemaker-operator/bin:${PATH} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    HOME=/tmp
+    HOME=/tmp \
+    USER=sagemaker-operator
+# NB: USER because UID 65532 has no passwd entry: kopf's peering identity asks getpass for
+# the user name (USER is read before the passwd file), and stops at start-up without one.
+# The chart sets POD_ID instead; this keeps a plain `docker run` of the image alive.
 # 65532 is the conventional "nonroot" UID; numeric so runAsNonRoot can verify it.
 USER 65532:65532
 EXPOSE 8080 9090

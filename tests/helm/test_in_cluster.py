@@ -225,3 +225,36 @@ def test_helm_upgrade_rolls_the_pod_and_loses_or_duplicates_nothing(
     listed = json.loads(kubectl("get", names.PLURAL, "-n", namespace, "-o", "json").stdout)
     jobs = {item["status"]["trainingJobName"] for item in listed["items"]}
     assert len(jobs) == 2
+
+
+IDENTITY = "from kopf._core.engines import peering; print(peering.detect_own_id(manual=False))"
+
+
+def test_the_image_starts_without_the_charts_pod_id(
+    control_plane: ControlPlane, operator_image: images.Image, namespace: str
+) -> None:
+    """A plain ``docker run`` has no POD_ID: kopf then names itself after the user, which UID
+    65532 has no passwd entry for (the operator stopped at start-up until the image set USER).
+    kopf's own identity function, run in the image as its user, is the proof."""
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "identity"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": operator_image.ref,
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-c", IDENTITY],
+                }
+            ],
+        },
+    }
+    kubectl = control_plane.kubectl
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/identity", "-n", namespace,
+            "--timeout=110s")  # fmt: skip
+    identity = kubectl("logs", "identity", "-n", namespace).stdout.strip()
+    assert identity.startswith("sagemaker-operator@identity/"), identity
