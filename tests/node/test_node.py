@@ -79,9 +79,9 @@ for url in ("https://%s/api" % service, "https://kubernetes.default.svc/api"):
         print(json.dumps({"url": url, "status": response.status, "kind": kind}))
 print(json.dumps({"kubernetes.default.svc": socket.gethostbyname("kubernetes.default.svc")}))
 try:
-    print(json.dumps({"pypi.org": socket.gethostbyname("pypi.org")}))
+    print(json.dumps({"example.org": socket.gethostbyname("example.org")}))
 except OSError as error:
-    print(json.dumps({"pypi.org": type(error).__name__}))
+    print(json.dumps({"example.org": type(error).__name__}))
 """
 
 
@@ -102,7 +102,7 @@ def test_a_scheduled_pod_runs_reaches_the_api_server_in_cluster_and_its_logs_are
         {"url": "https://10.0.0.1:443/api", "status": 200, "kind": "APIVersions"},
         {"url": "https://kubernetes.default.svc/api", "status": 200, "kind": "APIVersions"},
         {"kubernetes.default.svc": "10.0.0.1"},
-        {"pypi.org": "gaierror"},  # the cluster DNS has no upstream: nothing leaves
+        {"example.org": "gaierror"},  # the cluster DNS has no upstream: nothing leaves
     ]
 
 
