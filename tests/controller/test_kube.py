@@ -86,7 +86,7 @@ async def test_a_gone_resource_is_not_written(
 async def test_listing_trainingjobs_reads_every_one_in_scope(
     control_plane: ControlPlane, namespace: str, kube: Kube
 ) -> None:
-    """The index is primed from this list before the first poll (observation._prime)."""
+    """The index is primed from this list before kopf watches (observation.prime_index)."""
     apply(control_plane, namespace, *(manifest(f"listed-{i}") for i in range(3)))
     here = await kube.list_trainingjobs(namespace)
     assert sorted(item["metadata"]["name"] for item in here) == [f"listed-{i}" for i in range(3)]

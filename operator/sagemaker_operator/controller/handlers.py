@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import random
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, policies, reconcile, status_writes
+from sagemaker_operator.controller import observation, owned, policies, reconcile, status_writes
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.resource import conditions
@@ -29,6 +30,9 @@ SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 THROTTLED_EVENT_AFTER = 5  # retries: long enough that a human should hear about it
 EVENT_DRAIN_SECONDS = 5.0  # at shutdown, queued Events get this long to go out
 HELD_RETRY_SECONDS = 60.0  # a deletion SageMaker refused is tried again this often
+PRIME_SECONDS = 30.0  # the index's first LIST, before kopf watches: well inside the liveness probe
+
+logger = logging.getLogger(__name__)
 
 Decide = Callable[[Ports, reconcile.Resource], Awaitable[reconcile.Outcome]]
 
@@ -193,6 +197,14 @@ def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
 @kopf.on.startup()
 async def start_observation(memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
+    # NB: here, because kopf's watch waits for the startup handlers: at 10,000 resources the
+    # watch's own LIST and kopf's walk over every object held this LIST back, and with it
+    # a restart's first page, for about 13 s. Bounded: the watch fills the index all the same.
+    try:
+        async with asyncio.timeout(PRIME_SECONDS):
+            await observation.prime_index(runtime)
+    except TimeoutError:
+        logger.warning("the index was not primed in %.0fs; the watch fills it", PRIME_SECONDS)
     runtime.tasks["observation"] = asyncio.create_task(runtime.observation.run(runtime))
     runtime.tasks["policies"] = asyncio.create_task(policies.keep_statuses(runtime))
 

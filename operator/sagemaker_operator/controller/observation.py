@@ -461,6 +461,37 @@ class RegionPoller:
             metrics.JOBS.labels(self.region, status).set(counts.get(status, 0))
 
 
+async def prime_index(runtime: Runtime) -> None:
+    """Fill the index with one LIST of the resources, before kopf's watch and the first cycle.
+
+    The watch fills it too, but one resource at a time through kopf's workers: at 10,000
+    resources over the first minute, and each cycle that met jobs not yet covered walked
+    the listing window again. With the index whole, a restart walks it once.
+    """
+    scopes: list[str | None] = list(runtime.settings.namespaces) or [None]
+    for namespace in scopes:
+        try:
+            items = await runtime.poll_kube.list_trainingjobs(namespace)
+        except ApiException as error:  # the watch fills the index all the same
+            logger.warning("could not list TrainingJobs in %s: %s", namespace or "*", error)
+            continue
+        known = runtime.owned.uids()
+        for item in items:
+            meta = item.get("metadata") or {}
+            uid = str(meta.get("uid", ""))
+            if not uid or uid in known:
+                continue  # the watch came first, with the newer version
+            record = owned.record_of(
+                namespace=str(meta.get("namespace")),
+                name=str(meta.get("name")),
+                uid=uid,
+                meta=meta,
+                status=item.get("status") or {},
+            )
+            if record is not None:
+                runtime.owned.put(uid, record)
+
+
 def describe_weight(settings: Settings) -> float:
     """A poller's Describe in List pages, by the rates it may use of each."""
     found = budget.rates(settings.operation_rates)
@@ -502,7 +533,6 @@ class BulkObservation:
                 asyncio.create_task(self.consumer.run_forever(), name=f"events/{i}")
                 for i in range(settings.events_consumers)
             ]
-        await self._prime(runtime)
         try:
             while True:
                 if self.consumer is not None:
@@ -531,37 +561,6 @@ class BulkObservation:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-    @staticmethod
-    async def _prime(runtime: Runtime) -> None:
-        """Fill the index with one LIST of the resources before the first cycle.
-
-        The watch fills it too, but one resource at a time through kopf's workers: at 10,000
-        resources over the first minute, and each cycle that met jobs not yet covered walked
-        the listing window again. With the index whole, a restart walks it once.
-        """
-        scopes: list[str | None] = list(runtime.settings.namespaces) or [None]
-        for namespace in scopes:
-            try:
-                items = await runtime.poll_kube.list_trainingjobs(namespace)
-            except ApiException as error:  # the watch fills the index all the same
-                logger.warning("could not list TrainingJobs in %s: %s", namespace or "*", error)
-                continue
-            known = runtime.owned.uids()
-            for item in items:
-                meta = item.get("metadata") or {}
-                uid = str(meta.get("uid", ""))
-                if not uid or uid in known:
-                    continue  # the watch came first, with the newer version
-                record = owned.record_of(
-                    namespace=str(meta.get("namespace")),
-                    name=str(meta.get("name")),
-                    uid=uid,
-                    meta=meta,
-                    status=item.get("status") or {},
-                )
-                if record is not None:
-                    runtime.owned.put(uid, record)
 
     def health(self, limit: float) -> dict[str, float]:
         """Seconds since each poller last finished a cycle; raises if one is older than limit."""
