@@ -26,6 +26,7 @@ from sagemaker_operator.devstack.node import Node
 from sagemaker_operator.emulator import testing
 from sagemaker_operator.sagemaker import budget
 from tests.helm.chart import Release, install_chart, upgrade_chart
+from tests.node.pods import apply, pod
 from tests.plugins.controlplane import Kubectl
 
 pytestmark = pytest.mark.timeout(900)
@@ -236,24 +237,8 @@ def test_the_image_starts_without_the_charts_pod_id(
     """A plain ``docker run`` has no POD_ID: kopf then names itself after the user, which UID
     65532 has no passwd entry for (the operator stopped at start-up until the image set USER).
     kopf's own identity function, run in the image as its user, is the proof."""
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "identity"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "main",
-                    "image": operator_image.ref,
-                    "imagePullPolicy": "Never",
-                    "command": ["python", "-c", IDENTITY],
-                }
-            ],
-        },
-    }
     kubectl = control_plane.kubectl
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pod))
+    apply(kubectl, namespace, pod("identity", operator_image.ref, IDENTITY))
     kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/identity", "-n", namespace,
             "--timeout=110s")  # fmt: skip
     identity = kubectl("logs", "identity", "-n", namespace).stdout.strip()

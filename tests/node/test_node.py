@@ -19,6 +19,7 @@ import pytest
 from sagemaker_operator.devstack import images
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.devstack.node import Node
+from tests.node.pods import apply, pod
 from tests.plugins.controlplane import Kubectl
 
 pytestmark = pytest.mark.timeout(900)
@@ -30,32 +31,6 @@ def python_image(cluster_node: Node) -> images.Image:
     image = images.python_base()
     cluster_node.import_image(image.archive, image.ref)
     return image
-
-
-def pod(name: str, image: str, script: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "main",
-                    "image": image,
-                    "imagePullPolicy": "Never",
-                    "command": ["python", "-u", "-c", script],
-                    **spec.pop("container", {}),
-                }
-            ],
-            **spec,
-        },
-    }
-
-
-def apply(kubectl: Kubectl, namespace: str, manifest: dict[str, Any]) -> None:
-    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
 
 
 def get(kubectl: Kubectl, namespace: str, kind: str, name: str) -> dict[str, Any]:
