@@ -87,6 +87,15 @@ def job(
     return owned.record_of(namespace="ns", name=uid, uid=uid, meta=meta, status=status)
 
 
+def shown_from_summary(uid: str, name: str, secondary: str) -> owned.OwnedJob:
+    """A job whose status a summary wrote (its transitions lag): it still owes a Describe."""
+    shown = job(uid, name, secondary)
+    assert shown is not None
+    return dataclasses.replace(
+        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
+    )
+
+
 @dataclass
 class Applied:
     seen: list[tuple[str, str | None]] = field(default_factory=list)
@@ -182,11 +191,7 @@ async def test_a_throttled_describe_is_tried_again_in_the_same_cycle() -> None:
 
 
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:
-    shown = job("ua", "a", "Downloading")
-    assert shown is not None
-    from_summary = dataclasses.replace(
-        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
-    )
+    from_summary = shown_from_summary("ua", "a", "Downloading")
     listing = FakeListing([page(), page()], {"a": [described("a", "Downloading")]})
     made, applied = poller(listing, from_summary)
     await made.cycle()
@@ -450,11 +455,7 @@ async def test_debts_are_paid_while_the_listing_waits_on_its_pages() -> None:
             described_once.set()
             return await super().describe(job_name)
 
-    shown = job("ua", "a", "Downloading")
-    assert shown is not None
-    from_summary = dataclasses.replace(
-        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
-    )
+    from_summary = shown_from_summary("ua", "a", "Downloading")
     listing = SlowListing([page()], {"a": [described("a", "Downloading")]})
     made, applied = poller(listing, from_summary)
     await asyncio.wait_for(made.cycle(), timeout=5)
@@ -472,11 +473,7 @@ async def test_a_describe_started_before_the_deadline_is_not_abandoned() -> None
             await asyncio.sleep(0.05)  # a slow answer: five times the cycle's interval
             return self._answer(self.descriptions[job_name].pop(0))
 
-    shown = job("ua", "a", "Downloading")
-    assert shown is not None
-    from_summary = dataclasses.replace(
-        shown, status={**shown.status, "secondaryStatusTransitions": [{"status": "Starting"}]}
-    )
+    from_summary = shown_from_summary("ua", "a", "Downloading")
     listing = SlowDescribe([page(), page()], {"a": [described("a", "Downloading")]})
     # The debts' deadline passes while the Describe is on the wire.
     made, applied = poller(listing, from_summary, interval=0.01)
