@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from sagemaker_operator.sagemaker import budget
@@ -19,9 +21,13 @@ class Clock:
 
 
 def made(share: float = 0.5) -> tuple[budget.Budget, Clock]:
+    """A budget at exactly the stated rates (the margins have tests of their own)."""
     clock = Clock()
     rates = {DESCRIBE: Rate(10, 20), CREATE: Rate(2, 5), LIST: Rate(2, 2)}
-    return budget.Budget(rates, observation_share=share, clock=clock), clock
+    found = budget.Budget(
+        rates, observation_share=share, clock=clock, headroom=1.0, spare_tokens=0.0
+    )
+    return found, clock
 
 
 def drain(found: budget.Budget, lane: Lane, operation: str) -> int:
@@ -98,6 +104,41 @@ async def test_acquire_takes_a_token_or_borrows_and_ignores_unknown_operations()
     observe = found.bucket(Lane.OBSERVE, DESCRIBE)
     assert observe is not None
     assert observe.tokens < 1  # what was borrowed is gone from the observers' bucket
+
+
+def walk(found: budget.Budget, clock: Clock, delays: random.Random) -> tuple[int, float]:
+    """A 101-page List walk paced by ``found`` against SageMaker's own bucket (2/s, burst 2,
+    exactly): each page leaves up to 0.6 s after its token (a busy event loop, a thread to
+    wait for), the next is asked for when it is answered, a refused one is asked again.
+    Returns (pages refused, seconds taken)."""
+    sagemaker = budget.Bucket(2.0, 2.0, clock())
+    started, refused, read = clock.now, 0, 0
+    while read < 101:
+        while wait := found.try_acquire(Lane.OBSERVE, LIST):
+            clock.now += wait
+        clock.now += delays.uniform(0.0, 0.6)
+        if sagemaker.take(clock.now):
+            read += 1
+        else:
+            refused += 1
+            found.throttled(Lane.OBSERVE, LIST)
+        clock.now += 0.05  # SageMaker's answer
+    return refused, clock.now - started
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paced_at_exactly_sagemakers_rate_pages_are_refused_and_with_the_margin_none(
+    seed: int,
+) -> None:
+    exact, clock = made()
+    refused_exact, took_exact = walk(exact, clock, random.Random(seed))
+    clock = Clock()
+    shipped = budget.Budget({LIST: Rate(2, 2)}, observation_share=0.5, clock=clock)
+    refused, took = walk(shipped, clock, random.Random(seed))
+    assert refused_exact >= 3
+    assert refused == 0
+    assert took < took_exact  # the margin costs less than the refusals it saves
+    assert took < 101 / 2 * 1.1  # within a tenth of the floor
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 
 from sagemaker_operator.controller import observation, owned
 from sagemaker_operator.sagemaker import errors
-from tests.reconciler.table import NOT_FOUND, THROTTLED, client_error
+from tests.reconciler.table import INTERNAL, NOT_FOUND, THROTTLED, client_error
 
 REGION = "us-east-1"
 T0 = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
@@ -284,6 +285,25 @@ async def test_a_throttled_page_is_retried_where_it_failed() -> None:
     lists = [call for call in listing.calls if call[0] == "list"]
     assert lists == [("list", ""), ("list", "p2"), ("list", "p2")]  # page 1 read once
     assert sorted(applied.seen) == [("ua", "Completed"), ("ub", "Completed")]
+
+
+async def test_a_throttled_page_waits_only_for_the_budget_and_a_failed_one_backs_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client's budget already slowed and emptied the List bucket on the throttle, so the
+    retry leaves after one token's time; only a server fault draws a jittered backoff."""
+    backoffs: list[float] = []
+
+    def uniform(low: float, high: float) -> float:
+        backoffs.append(high)
+        return 0.0
+
+    monkeypatch.setattr(random, "uniform", uniform)
+    listing = FakeListing([page(token="p2"), THROTTLED, page(token="p3"), INTERNAL, page()])
+    made, _ = poller(listing, job("ua", "a"))
+    await made.cycle()
+    assert [call[1] for call in listing.calls] == ["", "p2", "p2", "p3", "p3"]
+    assert len(backoffs) == 1  # the 500's, not the throttle's
 
 
 async def test_a_page_that_keeps_failing_keeps_what_earlier_pages_found() -> None:
