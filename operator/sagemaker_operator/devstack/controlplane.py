@@ -154,6 +154,10 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         return self.workdir / "admin.kubeconfig"
 
+    def pid(self, name: str) -> int:
+        """The process id of a running component (``kube-apiserver``, ``etcd``...)."""
+        return next(p.popen.pid for p in self._processes if p.name == name)
+
     @property
     def ca_file(self) -> Path:
         # The API server signs its own serving certificate into --cert-dir; it is its own CA.
