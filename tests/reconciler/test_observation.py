@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -501,3 +501,91 @@ async def test_a_describe_started_before_the_deadline_is_not_abandoned() -> None
     assert applied.kinds == ["described"]
     await made.cycle()  # paid: nothing owed, nothing described again
     assert listing.calls.count(("describe", "a")) == 1
+
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "spread", "expected"),
+    [
+        (observation.SPLIT_AT_JOBS - 1, HOUR, 1),  # a short walk: one
+        (observation.SPLIT_AT_JOBS, HOUR, 2),
+        (observation.SPLIT_AT_JOBS, datetime.timedelta(0), 1),  # all at once: no middle
+    ],
+)
+def test_a_long_listing_walks_two_halves_split_at_the_median_with_an_overlap(
+    jobs: int, spread: datetime.timedelta, expected: int
+) -> None:
+    created = [T0 + spread * i / jobs for i in range(jobs)]
+    ranges = observation.halves(T0 - datetime.timedelta(seconds=1), created)
+    assert len(ranges) == expected
+    assert ranges[0][0] == T0 - datetime.timedelta(seconds=1)
+    assert ranges[-1][1] is None  # up to now
+    if expected == 2:
+        middle = created[jobs // 2]
+        assert ranges[0][1] == middle
+        assert ranges[1][0] == middle - observation.OVERLAP  # strict bounds: nothing between
+
+
+@dataclass
+class HalvesListing:
+    """Answers each half's walk by its bounds; each half's first page waits until the other
+    half has asked for its own, so a walk of one half after the other never ends."""
+
+    older: list[Any]
+    newer: list[Any]
+    region: str = REGION
+    asked: dict[str, asyncio.Event] = field(
+        default_factory=lambda: {"older": asyncio.Event(), "newer": asyncio.Event()}
+    )
+    calls: list[str] = field(default_factory=list)
+
+    async def list_page(self, **params: Any) -> Mapping[str, Any]:
+        half, other = ("older", "newer") if "CreationTimeBefore" in params else ("newer", "older")
+        self.calls.append(half)
+        self.asked[half].set()
+        await self.asked[other].wait()
+        return FakeListing._answer(self.older.pop(0) if half == "older" else self.newer.pop(0))
+
+    async def describe(self, job_name: str) -> Mapping[str, Any]:
+        return described(job_name, "Downloading")  # the Describe a summary's write owes
+
+
+async def test_the_two_halves_are_walked_at_once_and_the_overlap_is_shown_once() -> None:
+    jobs = [
+        job(f"u{i}", f"j{i}", created=f"2026-12-01T10:{i // 60:02d}:{i % 60:02d}Z")
+        for i in range(200)
+    ]
+    # j100 sits in both halves' overlap: both answer it, as SageMaker would.
+    listing = HalvesListing(
+        older=[
+            page(summary("j1", "Downloading", 1), token="o2"),
+            page(summary("j100", "Downloading", 2)),
+        ],
+        newer=[page(summary("j100", "Downloading", 2), summary("j150", "Downloading", 3))],
+    )
+    made, applied = poller(cast(Any, listing), *jobs)
+    changed = await asyncio.wait_for(made.cycle(), 10)  # one half after the other: never
+    assert changed == 3
+    from_summaries = [
+        uid for (uid, _), kind in zip(applied.seen, applied.kinds, strict=True) if kind == "summary"
+    ]
+    assert sorted(from_summaries) == ["u1", "u100", "u150"]  # j100 once, though listed twice
+    assert listing.calls.count("older") == 2
+    assert listing.calls.count("newer") == 1
+
+
+async def test_a_half_that_keeps_failing_fails_the_cycle_after_the_other_half_is_applied() -> None:
+    jobs = [
+        job(f"u{i}", f"j{i}", created=f"2026-12-01T10:{i // 60:02d}:{i % 60:02d}Z")
+        for i in range(200)
+    ]
+    listing = HalvesListing(
+        older=[page(summary("j1", "Downloading", 1))],
+        newer=[INTERNAL] * observation.PAGE_ATTEMPTS,
+    )
+    made, applied = poller(cast(Any, listing), *jobs)
+    with pytest.raises(errors.TransientError):
+        await made.cycle()
+    assert applied.seen[0] == ("u1", "Downloading")  # the older half's change is not thrown away

@@ -60,6 +60,29 @@ IN_FLIGHT = frozenset({"InProgress", "Stopping"})  # a summary tells enough of t
 # A Describe's cost in List pages: the default rates (ListTrainingJobs 2/s, DescribeTrainingJob
 # 10/s of which observation has half) make one page worth 2.5 Describes.
 DESCRIBE_WEIGHT = 0.4
+SPLIT_AT_JOBS = 2 * PAGE_SIZE  # a listing of this many jobs of ours walks two halves at once
+OVERLAP = datetime.timedelta(seconds=1)
+
+
+def halves(
+    created_after: datetime.datetime, created: list[datetime.datetime]
+) -> list[tuple[datetime.datetime, datetime.datetime | None]]:
+    """The creation-time ranges a listing walks at once: ``(after, before)``, None: now.
+
+    A walk's pages go one after another (each needs the last one's ``NextToken``), so one
+    walk is as slow as SageMaker's answers and this process's event loop: the 10,000-job
+    restart read 100 pages in 60 s instead of the budget's 51 while kopf's first pass kept
+    the loop busy. Two halves walked at once keep the List budget the bound. ``created``:
+    the creation times of the jobs listed; split at their median, with a second of overlap
+    (both bounds are strict and times whole seconds at worst); under ``SPLIT_AT_JOBS`` of
+    them, one walk (it is short).
+    """
+    if len(created) < SPLIT_AT_JOBS:
+        return [(created_after, None)]
+    middle = sorted(created)[len(created) // 2]
+    if middle - OVERLAP <= created_after:
+        return [(created_after, None)]
+    return [(created_after, middle), (middle - OVERLAP, None)]
 
 
 def split(listed: list[owned.OwnedJob], seen: list[str], describe_weight: float) -> set[str]:
@@ -227,9 +250,14 @@ class RegionPoller:
                     if self._last_cycle_start is not None:
                         candidates.append(self._last_cycle_start)
                     modified_after = min(candidates) - self._skew
+                ranges = halves(created_after, [job.created_not_before for job in listed])
+                shown: set[str] = set()
                 try:
-                    async for summary in self._list(created_after, modified_after, full=full):
+                    async for summary in self._list(ranges, modified_after, full=full):
                         name = summary["TrainingJobName"]
+                        if name in shown:
+                            continue  # in both halves' overlap
+                        shown.add(name)
                         seen.append(name)
                         if name not in listed_names:
                             continue
@@ -273,7 +301,42 @@ class RegionPoller:
 
     async def _list(
         self,
+        ranges: list[tuple[datetime.datetime, datetime.datetime | None]],
+        modified_after: datetime.datetime | None,
+        *,
+        full: bool,
+    ) -> Any:
+        """The summaries of each creation-time range in turn, the ranges walked at once
+        (:func:`halves`). A range that fails raises once every range has yielded what it read."""
+        if len(ranges) == 1:
+            async for summary in self._walk(*ranges[0], modified_after, full=full):
+                yield summary
+            return
+        parts: list[list[Mapping[str, Any]]] = [[] for _ in ranges]
+
+        async def walk(
+            part: list[Mapping[str, Any]],
+            after: datetime.datetime,
+            before: datetime.datetime | None,
+        ) -> None:
+            async for summary in self._walk(after, before, modified_after, full=full):
+                part.append(summary)
+
+        outcomes = await asyncio.gather(
+            *(walk(part, *bounds) for part, bounds in zip(parts, ranges, strict=True)),
+            return_exceptions=True,
+        )
+        for part in parts:
+            for summary in part:
+                yield summary
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _walk(
+        self,
         created_after: datetime.datetime,
+        created_before: datetime.datetime | None,
         modified_after: datetime.datetime | None,
         *,
         full: bool,
@@ -285,6 +348,8 @@ class RegionPoller:
             "SortBy": "CreationTime",
             "SortOrder": "Ascending",
         }
+        if created_before is not None:
+            params["CreationTimeBefore"] = created_before
         if modified_after is not None:
             # NB: filtered after each page is read: it saves no page, only bytes.
             params["LastModifiedTimeAfter"] = modified_after
