@@ -15,7 +15,7 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,47 +37,47 @@ LEFT_OUT: dict[str, Callable[[str], bool]] = {
 STEPS = ("Starting", "Downloading", "Training", "Uploading", "Completed")
 
 
-def without_rules(node: Any, leave_out: Callable[[str], bool]) -> None:
+def schemas(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in a CRD document, the schema nodes among them."""
     if isinstance(node, dict):
-        rules = node.get("x-kubernetes-validations")
-        if rules is not None:
-            kept = [rule for rule in rules if not leave_out(rule["rule"])]
-            if kept:
-                node["x-kubernetes-validations"] = kept
-            else:
-                del node["x-kubernetes-validations"]
+        yield node
         for value in node.values():
-            without_rules(value, leave_out)
+            yield from schemas(value)
     elif isinstance(node, list):
         for value in node:
-            without_rules(value, leave_out)
+            yield from schemas(value)
 
 
-def combined_transitions(node: Any) -> None:
+def without_rules(crd: Any, leave_out: Callable[[str], bool]) -> None:
+    for node in schemas(crd):
+        kept = [r for r in node.get("x-kubernetes-validations", []) if not leave_out(r["rule"])]
+        if kept:
+            node["x-kubernetes-validations"] = kept
+        else:
+            node.pop("x-kubernetes-validations", None)
+
+
+def combined_transitions(crd: Any) -> None:
     """Each schema's transition rules as one, which passes at once when nothing changed
     (``self == oldSelf``) and names the member that did in its message."""
-    if isinstance(node, dict):
+    for node in schemas(crd):
         rules = node.get("x-kubernetes-validations") or []
         moving = [rule for rule in rules if "oldSelf" in rule["rule"]]
-        if moving:
-            checks = " && ".join(f"({rule['rule']})" for rule in moving)
-            message = '""'
-            for rule in reversed(moving):
-                text = json.dumps(f"{rule.get('fieldPath', '')}: {rule['message']}")
-                message = f"!({rule['rule']}) ? {text} : {message}"
-            node["x-kubernetes-validations"] = [
-                *(rule for rule in rules if rule not in moving),
-                {
-                    "rule": f"self == oldSelf || ({checks})",
-                    "messageExpression": message,
-                    "reason": "FieldValueForbidden",
-                },
-            ]
-        for value in node.values():
-            combined_transitions(value)
-    elif isinstance(node, list):
-        for value in node:
-            combined_transitions(value)
+        if not moving:
+            continue
+        checks = " && ".join(f"({rule['rule']})" for rule in moving)
+        message = '""'
+        for rule in reversed(moving):
+            text = json.dumps(f"{rule.get('fieldPath', '')}: {rule['message']}")
+            message = f"!({rule['rule']}) ? {text} : {message}"
+        node["x-kubernetes-validations"] = [
+            *(rule for rule in rules if rule not in moving),
+            {
+                "rule": f"self == oldSelf || ({checks})",
+                "messageExpression": message,
+                "reason": "FieldValueForbidden",
+            },
+        ]
 
 
 def status(index: int, steps: int) -> dict[str, Any]:

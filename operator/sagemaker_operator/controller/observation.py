@@ -237,6 +237,7 @@ class RegionPoller:
         )
         try:
             seen: list[str] = []  # every job the listing showed, in creation order
+            shown: set[str] = set()  # the same, to tell a job in both halves' overlap
             changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
             if listed:
                 # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
@@ -251,7 +252,6 @@ class RegionPoller:
                         candidates.append(self._last_cycle_start)
                     modified_after = min(candidates) - self._skew
                 ranges = halves(created_after, [job.created_not_before for job in listed])
-                shown: set[str] = set()
                 try:
                     async for summary in self._list(ranges, modified_after, full=full):
                         name = summary["TrainingJobName"]
@@ -279,7 +279,6 @@ class RegionPoller:
                     await self._apply_changes(changed, [])
                     raise
 
-            shown = set(seen)
             gone = [job for job in listed if full and job.job_name not in shown]
             failed = await self._apply_changes(changed, gone + direct)
             self._covered.update(job.uid for job in uncovered)
@@ -308,10 +307,6 @@ class RegionPoller:
     ) -> Any:
         """The summaries of each creation-time range in turn, the ranges walked at once
         (:func:`halves`). A range that fails raises once every range has yielded what it read."""
-        if len(ranges) == 1:
-            async for summary in self._walk(*ranges[0], modified_after, full=full):
-                yield summary
-            return
         parts: list[list[Mapping[str, Any]]] = [[] for _ in ranges]
 
         async def walk(

@@ -64,11 +64,6 @@ DEFAULT_RATES: Final[Mapping[str, Rate]] = {
     "GetLogEvents": Rate(5, 5),
 }
 SHARED: Final = frozenset({"DescribeTrainingJob", "ListTags"})
-# NB: gentle on purpose. A throttle may be the account's other clients rather than our pace
-# (a fraction of calls throttled at random): a halving per throttle, measured with 20 %
-# random throttling on top of the AWS-like buckets, sank CreateTrainingJob to under one
-# call a second. With these, a rate settles near sqrt(ceiling * R / ((1 - D) * p)) per
-# second under a random fraction p, and near SageMaker's own limit when it is ours.
 # NB: each bucket paces its operation a little under what SageMaker allows. At exactly
 # SageMaker's rate and burst, a call that reaches SageMaker sooner after its predecessor than
 # it left our bucket (the predecessor waited for a thread, or the event loop was busy between
@@ -78,6 +73,11 @@ SHARED: Final = frozenset({"DescribeTrainingJob", "ListTags"})
 # rate lets that spare grow back after a larger one. A 101-page walk: 51 s instead of 50.
 SPARE_TOKENS = 1.0
 HEADROOM = 0.98
+# NB: gentle on purpose. A throttle may be the account's other clients rather than our pace
+# (a fraction of calls throttled at random): a halving per throttle, measured with 20 %
+# random throttling on top of the AWS-like buckets, sank CreateTrainingJob to under one
+# call a second. With these, a rate settles near sqrt(ceiling * R / ((1 - D) * p)) per
+# second under a random fraction p, and near SageMaker's own limit when it is ours.
 FLOOR = 0.25  # a throttled bucket never drops below this fraction of its rate
 DECREASE = 0.8  # on a throttle, the rate is multiplied by this...
 COOLDOWN_SECONDS = 1.0  # ...at most once a second (a burst of throttles is one signal)
