@@ -256,10 +256,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
     }
     phases: dict[str, float] = {}
     with stack.control_plane(cfg.workdir / "controlplane") as plane:
-        for path in sorted((stack.REPO / "crds").glob("*.yaml")):
-            plane.kubectl("apply", "--server-side", "-f", str(path))
-            name = plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-            plane.wait_established(name)
+        plane.apply_crds(stack.REPO / "crds")
         plane.kubectl("create", "namespace", NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, cfg.workdir / "operator.kubeconfig")
         paced = cfg.faults or cfg.aws_buckets

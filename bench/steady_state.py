@@ -116,10 +116,7 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
     # The manifests of bench.scale, with a Training phase of about a day of wall-clock time.
     jobs_cfg = scale.RunConfig(n=n, design="ours", workdir=workdir, time_scale=cfg.time_scale)
     with stack.control_plane(workdir / "controlplane") as plane:
-        for path in sorted((stack.REPO / "crds").glob("*.yaml")):
-            plane.kubectl("apply", "--server-side", "-f", str(path))
-            name = plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-            plane.wait_established(name)
+        plane.apply_crds(stack.REPO / "crds")
         plane.kubectl("create", "namespace", scale.NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, workdir / "operator.kubeconfig")
         # With events, AWS-like buckets on (the sweep's List pages at 2/s), but for the two

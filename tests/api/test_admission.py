@@ -33,7 +33,33 @@ def trainingjob_crd(control_plane: ControlPlane) -> str:
     # API server checks every pattern compiles and every CEL rule fits the cost budget.
     control_plane.kubectl("apply", "-f", str(ROOT / crd.OUTPUT))
     control_plane.wait_established(names.CRD_NAME)
+    for kind in (crd.IMMUTABILITY, crd.IMMUTABILITY_BINDING):
+        control_plane.kubectl("apply", "-f", str(ROOT / crd.output(kind)))
     return names.CRD_NAME
+
+
+@pytest.fixture(scope="module")
+def immutable_fields_enforced(control_plane: ControlPlane, table_namespace: str) -> None:
+    """Wait until the API server's admission plugin has loaded the policy (a moment after
+    it is applied): a server-side dry run of an immutable edit is refused."""
+    _apply(control_plane.kubectl, table_namespace, "enforced-probe", _minimal())
+    changed = _minimal()
+    changed["roleArn"] = "arn:aws:iam::123456789012:role/Probe"
+
+    def refused() -> bool:
+        probe = control_plane.kubectl(
+            "apply",
+            "-n",
+            table_namespace,
+            "--dry-run=server",
+            "-f",
+            "-",
+            input=_manifest("enforced-probe", changed),
+            check=False,
+        )
+        return probe.returncode != 0 and "spec.roleArn" in probe.stderr
+
+    eventually(refused, timeout=30, interval=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +388,12 @@ IMMUTABLE: list[tuple[str, Mutation, str]] = [
 
 @pytest.mark.parametrize(("case", "mutate", "field"), IMMUTABLE, ids=[c[0] for c in IMMUTABLE])
 def test_immutable_edits_are_refused(
-    kubectl: Kubectl, table_namespace: str, case: str, mutate: Mutation, field: str
+    kubectl: Kubectl,
+    table_namespace: str,
+    immutable_fields_enforced: None,
+    case: str,
+    mutate: Mutation,
+    field: str,
 ) -> None:
     name = f"immutable-{case}"
     original = _debugger()

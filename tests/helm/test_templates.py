@@ -569,9 +569,15 @@ def _chart_crd_files() -> list[dict[str, Any]]:
 def test_trainingjob_crd_is_rendered_unchanged_but_for_keep_and_labels() -> None:
     sources = _chart_crd_files()
     assert sources, "helm/sagemaker-operator/files/crds/ is empty: run `make chart-crds`"
-    rendered = {m["metadata"]["name"]: m for m in find(render(), "CustomResourceDefinition")}
+    rendered = {(m["kind"], m["metadata"]["name"]): m for m in render()}
+    kinds = {source["kind"] for source in sources}
+    assert kinds == {
+        "CustomResourceDefinition",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     for source in sources:
-        crd = rendered[source["metadata"]["name"]]
+        crd = rendered[source["kind"], source["metadata"]["name"]]
         annotations = crd["metadata"].pop("annotations")
         assert annotations.pop("helm.sh/resource-policy") == "keep"
         assert annotations == source["metadata"].pop("annotations", {})
@@ -580,11 +586,13 @@ def test_trainingjob_crd_is_rendered_unchanged_but_for_keep_and_labels() -> None
 
 
 def test_crd_keep_and_install_switches() -> None:
-    names = {s["metadata"]["name"] for s in _chart_crd_files()}
+    names = {(s["kind"], s["metadata"]["name"]) for s in _chart_crd_files()}
     assert names
-    loose = find(render({"crds": {"keep": False}}), "CustomResourceDefinition")
+    loose = [
+        m for m in render({"crds": {"keep": False}}) if (m["kind"], m["metadata"]["name"]) in names
+    ]
+    assert len(loose) == len(names)
     for crd in loose:
-        if crd["metadata"]["name"] in names:
-            assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
-    skipped = find(render({"crds": {"install": False}}), "CustomResourceDefinition")
-    assert names.isdisjoint(crd["metadata"]["name"] for crd in skipped)
+        assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
+    skipped = render({"crds": {"install": False}})
+    assert names.isdisjoint((m["kind"], m["metadata"]["name"]) for m in skipped)

@@ -93,8 +93,5 @@ CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
 
 @pytest.fixture(scope="session")
 def crd_installed(control_plane: ControlPlane) -> None:
-    """The generated CRDs from ``crds/``, applied server-side and Established."""
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-        name = control_plane.kubectl("get", "-f", str(path), "-o", "name").stdout.strip()
-        control_plane.wait_established(name)
+    """The generated CRDs and policy from ``crds/``, applied server-side, CRDs Established."""
+    control_plane.apply_crds(CRD_DIR)

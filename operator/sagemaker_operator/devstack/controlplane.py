@@ -326,6 +326,21 @@ class ControlPlane:
             raise KubectlError(result.returncode, result.args, result.stdout, result.stderr)
         return result
 
+    def apply_crds(self, directory: Path) -> None:
+        """Apply every file of ``directory`` (the repository's ``crds/``) server-side, then wait
+        until each CRD among them is Established.
+
+        NB: the immutable-fields policy is in force once the API server's admission plugin
+        has seen it, a moment after the apply; a test that needs it waits on a refusal.
+        """
+        paths = sorted(directory.glob("*.yaml"))
+        for path in paths:
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+        for path in paths:
+            applied = yaml.safe_load(path.read_text())
+            if applied["kind"] == "CustomResourceDefinition":
+                self.wait_established(applied["metadata"]["name"])
+
     def wait_established(self, crd: str, timeout: float = 60.0) -> None:
         """Wait until a CRD serves its resource (``crd``: ``NAME`` or any ``TYPE/NAME`` form).
 

@@ -117,9 +117,7 @@ def main(example: Path, time_scale: float, keep: bool, cluster: bool) -> None:
                     click.echo("demo: done; tearing the stack down.")
                 return
 
-            for crd in sorted((REPO_ROOT / "crds").glob("*.yaml")):
-                plane.kubectl("apply", "--server-side", "-f", str(crd))
-            plane.wait_established(f"crd/{names.CRD_NAME}")
+            plane.apply_crds(REPO_ROOT / "crds")
 
             liveness = free_port()
             env = dict(

@@ -18,6 +18,7 @@ from sagemaker_operator import names
 from sagemaker_operator.resource import (
     customresource,
     described,
+    immutability,
     model,
     mutability,
     naming,
@@ -30,6 +31,8 @@ from sagemaker_operator.resource import (
 
 OUTPUT = f"crds/{names.CRD_NAME}.yaml"
 POLICY_OUTPUT = f"crds/{names.POLICY_CRD_NAME}.yaml"
+IMMUTABILITY = "immutable-fields"
+IMMUTABILITY_BINDING = "immutable-fields-binding"
 COMMAND = f"sagemaker-operator crd > {OUTPUT}"
 
 
@@ -107,15 +110,26 @@ _Dumper.add_representer(str, yaml.representer.SafeRepresenter.represent_str)
 
 
 def _generated() -> dict[str, tuple[Any, str]]:
-    """plural -> (builder, the file in crds/)."""
+    """kind option -> (builder, the file in crds/): the CRDs and the admission policy that
+    completes TrainingJob's validation (``immutability``), with its binding."""
     return {
         names.PLURAL: (build_crd, OUTPUT),
         names.POLICY_PLURAL: (policy_crd.crd, POLICY_OUTPUT),
+        IMMUTABILITY: (immutability.policy, f"crds/{names.CRD_NAME}.{IMMUTABILITY}.yaml"),
+        IMMUTABILITY_BINDING: (
+            immutability.binding,
+            f"crds/{names.CRD_NAME}.{IMMUTABILITY_BINDING}.yaml",
+        ),
     }
 
 
+def output(kind: str) -> str:
+    """The file in ``crds/`` that holds ``kind``'s generated object."""
+    return _generated()[kind][1]
+
+
 def render(plural: str = names.PLURAL) -> str:
-    """A CRD as its YAML file in ``crds/``, with a header saying how it was made."""
+    """A generated object as its YAML file in ``crds/``, with a header saying how it was made."""
     build = _generated()[plural][0]
     body = yaml.dump(build(), Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
     return (
@@ -139,11 +153,13 @@ def size_bytes() -> int:
 @click.option(
     "--kind",
     "plural",
-    type=click.Choice([names.PLURAL, names.POLICY_PLURAL]),
+    type=click.Choice(list(_generated())),
     default=names.PLURAL,
     show_default=True,
-    help="Which CustomResourceDefinition.",
+    help="Which object: a CustomResourceDefinition, or TrainingJob's admission policy "
+    "(immutable fields) or its binding.",
 )
 def crd_command(plural: str) -> None:
-    """Print a CustomResourceDefinition (TrainingJob, or TrainingJobPolicy) as YAML."""
+    """Print a CustomResourceDefinition (TrainingJob, or TrainingJobPolicy), or TrainingJob's
+    immutable-fields admission policy or binding, as YAML."""
     click.echo(render(plural), nl=False)

@@ -1,17 +1,15 @@
 """CEL ``x-kubernetes-validations`` for the spec: what a schema alone cannot say.
 
-Three kinds of rule, each refused at ``kubectl apply`` with a message naming the field:
+Two kinds of rule, each refused at ``kubectl apply`` with a message naming the field:
 
-- **Immutability**, derived from the model: a member of ``CreateTrainingJob`` that
-  ``UpdateTrainingJob`` does not accept cannot change, appear or disappear after creation;
-  one it accepts may change but not disappear (``UpdateTrainingJob`` has no way to unset it).
-  What may change is decided in ``mutability``, which ``request.update_request`` reads too,
-  so admission and the operator agree.
 - **Credential-looking values** anywhere in the free-form strings of the members found by
   ``credential_members`` (hyper-parameters, environment, tags, every map of parameters, the
   container's command line), refused with SageMaker's own warning quoted from the model. A
   safety net against mistakes, not a control: a value can always be encoded past a pattern.
 - **Cross-field rules** that SageMaker documents in prose (each quotes its source below).
+
+None compares with ``oldSelf``: the API server evaluates a CRD's rules on status writes too,
+so what cannot change after creation is a ValidatingAdmissionPolicy (``immutability``).
 
 Cost: each rule's estimated cost is bounded by the ``maxProperties``/``maxItems``/``maxLength``
 the model puts on the maps, lists and strings it reads (100 hyper-parameters of at most 2,500
@@ -20,11 +18,11 @@ The API server checks the estimate when the CRD is applied; a test applies it.
 """
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from sagemaker_operator.names import GROUP
-from sagemaker_operator.resource import model, mutability, naming, text
+from sagemaker_operator.resource import model, naming, text
 
 Schema = dict[str, Any]
 Rule = dict[str, str]
@@ -192,64 +190,6 @@ def _field(member: str) -> str:
     return naming.field_name(member)
 
 
-def _immutability(
-    create: model.Shape, update_of: Callable[[str], model.Shape | None]
-) -> Iterator[Rule]:
-    """Rules on a structure (``self``) for its members; ``update_of`` says what may change."""
-    accepted = ", ".join(sorted(mutability.updatable_paths()))
-    for member in create.members:
-        field = _field(member)
-        if member == mutability.JOB_NAME_MEMBER:
-            continue  # named by the operator, checked with the operator fields
-        required = member in create.required_members
-        sub_update = update_of(member)
-        if sub_update is None:
-            same = f"self.{field} == oldSelf.{field}"
-            rule = (
-                same
-                if required
-                else f"has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || {same})"
-            )
-            yield {
-                "rule": rule,
-                "fieldPath": f".{field}",
-                "reason": "FieldValueForbidden",
-                "message": f"{field} cannot change after the training job is created: "
-                f"UpdateTrainingJob does not accept it ({accepted}); delete and recreate the "
-                "resource to change it",
-            }
-            continue
-        partial = mutability.is_partial(create.members[member], sub_update)
-        if not required:
-            presence = (
-                f"has(self.{field}) == has(oldSelf.{field})"
-                if partial
-                else f"!has(oldSelf.{field}) || has(self.{field})"
-            )
-            yield {
-                "rule": presence,
-                "fieldPath": f".{field}",
-                "reason": "FieldValueForbidden",
-                "message": (
-                    f"{field} cannot be added or removed after the training job is created"
-                    if partial
-                    else f"{field} can change after creation but not be removed: "
-                    "UpdateTrainingJob has no way to unset it"
-                ),
-            }
-
-
-def _operator_field_rules() -> Iterator[Rule]:
-    for field in mutability.FIXED_FIELDS:
-        yield {
-            "rule": f"has(self.{field}) == has(oldSelf.{field}) && "
-            f"(!has(self.{field}) || self.{field} == oldSelf.{field})",
-            "fieldPath": f".{field}",
-            "reason": "FieldValueForbidden",
-            "message": f"{field} cannot change after the resource is created",
-        }
-
-
 def _add(schema: Schema, rules: list[Rule] | Iterator[Rule]) -> None:
     schema.setdefault("x-kubernetes-validations", []).extend(rules)
 
@@ -257,12 +197,6 @@ def _add(schema: Schema, rules: list[Rule] | Iterator[Rule]) -> None:
 def add_rules(spec: Schema) -> None:
     """Attach every CEL rule to the generated spec schema (in place)."""
     props = spec["properties"]
-    # Immutability: on spec, then inside the structures UpdateTrainingJob takes in part.
-    _add(spec, _immutability(model.create_input(), mutability.update_shape_of))
-    _add(spec, _operator_field_rules())
-    for sub_create, sub_update, field in mutability.partly_updatable():
-        _add(props[field], _immutability(sub_create, sub_update.members.get))
-
     # Credentials: on each string value, so each rule's cost is that of one value.
     for path, shape in credential_members():
         rules = credential_rules(_field(path[-1]), _warning_in(shape.documentation))
