@@ -162,7 +162,10 @@ def faults() -> str:
             f"API-server restart: first status written {r.get('apiserver_recovery_seconds')} s "
             f"after the restart began, all created at {jobs['time_to_all_created']} s; "
             f"status lag p50 {jobs['status_lag'].get('p50')} s, p99 "
-            f"{jobs['status_lag'].get('p99')} s, max {jobs['status_lag'].get('max')} s; "
+            f"{jobs['status_lag'].get('p99')} s, max {jobs['status_lag'].get('max')} s "
+            f"(outside the API-server outage: p99 "
+            f"{jobs.get('status_lag_outside_apiserver_outage', {}).get('p99')} s, "
+            f"{jobs.get('transitions_spanning_apiserver_outage')} transitions spanned it); "
             f"transitions never shown {jobs['transitions_never_shown']}; restart resumed with "
             f"{r['restart']['calls_until_caught_up']['by_operation']}."
         )

@@ -180,9 +180,18 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def analyse_jobs(
-    cfg: RunConfig, watch: StatusWatch, applied: dict[str, float], deleted: set[str], end: float
+    cfg: RunConfig,
+    watch: StatusWatch,
+    applied: dict[str, float],
+    deleted: set[str],
+    end: float,
+    outage: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
-    """Creation, status lag and exactly-once, from the emulator's journal and the watch."""
+    """Creation, status lag and exactly-once, from the emulator's journal and the watch.
+
+    ``outage``: (stopped, first status written after) of the API-server restart; the lag of
+    the transitions whose wait spans it is reported apart too, since no write can land then.
+    """
     jobs = store.Store(cfg.workdir / "emulator-state.jsonl")
     by_uid: dict[str, list[store.Job]] = {}
     for job in jobs.jobs("us-east-1"):
@@ -196,6 +205,7 @@ def analyse_jobs(
     created_lat: list[float] = []
     created_at: list[float] = []
     lags: list[float] = []
+    lags_clear: list[float] = []  # the transitions whose wait did not span the outage
     lag_by_step: dict[str, list[float]] = {}
     missed = 0
     for name, uid in uids.items():
@@ -222,6 +232,8 @@ def analyse_jobs(
                 continue
             lag = max(0.0, min(shown) - step.start)
             lags.append(lag)
+            if outage is None or not (step.start <= outage[1] and step.start + lag >= outage[0]):
+                lags_clear.append(lag)
             lag_by_step.setdefault(step.status, []).append(lag)
     first_apply = min(applied.values()) if applied else 0.0
     return {
@@ -240,6 +252,8 @@ def analyse_jobs(
             else None
         ),
         "status_lag": percentiles(lags),
+        "status_lag_outside_apiserver_outage": percentiles(lags_clear),
+        "transitions_spanning_apiserver_outage": len(lags) - len(lags_clear),
         "status_lag_by_step": {k: percentiles(v) for k, v in lag_by_step.items()},
         "transitions_never_shown": missed,
     }
@@ -336,6 +350,7 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
                 ops_before = created()
                 wait_for(lambda: created() > ops_before, 600, "a status after the restart", 0.2)
                 result["apiserver_recovery_seconds"] = round(time.time() - before, 1)
+                phases["apiserver_recovered"] = time.time()
                 result["watch_breaks"] = watch.breaks
                 wait_for(lambda: created() >= 2 * cfg.n // 3, 1800, "two thirds created")
                 log(f"{cfg.label}: SIGKILL 2 of the operator with {created()} created")
@@ -516,7 +531,12 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
             operator.stop()
             emulator.stop()
         result["phases"] = {k: round(v - phases["start"], 1) for k, v in phases.items()}
-        result["jobs"] = analyse_jobs(cfg, watch, applied, set(doomed), phases["end"])
+        outage = (
+            (phases["apiserver_restart"], phases["apiserver_recovered"])
+            if "apiserver_recovered" in phases
+            else None
+        )
+        result["jobs"] = analyse_jobs(cfg, watch, applied, set(doomed), phases["end"], outage)
         result["watch_breaks"] = watch.breaks
     return result
 
