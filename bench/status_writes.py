@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from typing import Any
 import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
 
 from bench import scale, stack
 from sagemaker_operator import names
@@ -83,13 +85,37 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     kinds = sorted(LEFT_OUT)
     parser.add_argument("--rules", choices=kinds, nargs="+", default=kinds)
+    parser.add_argument(
+        "--watchers",
+        type=int,
+        default=0,
+        help="watch streams on the resources during the writes (kopf's, the bench's...)",
+    )
     args = parser.parse_args()
     for rules in args.rules:
         with tempfile.TemporaryDirectory(prefix="smop-writes-") as tmp:
-            run(Path(tmp), rules, args.n, args.rounds)
+            run(Path(tmp), rules, args.n, args.rounds, args.watchers)
 
 
-def run(workdir: Path, rules: str, n: int, rounds: int) -> None:
+def watching(api: k8s.ApiClient, seen: list[int]) -> None:
+    """One watch stream on the bench's namespace, counting its events, till the plane stops."""
+    objects = k8s.CustomObjectsApi(api)
+    stream = k8s_watch.Watch().stream(
+        objects.list_namespaced_custom_object,
+        names.GROUP,
+        names.VERSION,
+        scale.NAMESPACE,
+        names.PLURAL,
+        timeout_seconds=3600,
+    )
+    try:
+        for _ in stream:
+            seen[0] += 1
+    except Exception:  # the control plane went away at the end of the run
+        return
+
+
+def run(workdir: Path, rules: str, n: int, rounds: int, watchers: int = 0) -> None:
     with stack.control_plane(workdir / "controlplane") as plane:
         apiserver = plane.pid("kube-apiserver")
         for path in sorted((stack.REPO / "crds").glob("*.yaml")):
@@ -112,6 +138,12 @@ def run(workdir: Path, rules: str, n: int, rounds: int) -> None:
         k8s_config.load_kube_config(str(kubeconfig), client_configuration=conf)
         conf.connection_pool_maxsize = 4
         objects = k8s.CustomObjectsApi(k8s.ApiClient(conf))
+        seen = [0]
+        for _ in range(watchers):
+            threading.Thread(
+                target=watching, args=(k8s.ApiClient(admin_conf), seen), daemon=True
+            ).start()
+        label = rules if not watchers else f"{rules}+{watchers}w"
         for round_ in range(rounds):
             steps = min(round_ + 1, len(STEPS))
 
@@ -128,7 +160,9 @@ def run(workdir: Path, rules: str, n: int, rounds: int) -> None:
             cpu, started = stack.ProcessStats.of(apiserver).cpu_seconds, time.monotonic()
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(write, range(n)))
-            report(rules, f"status write {round_ + 1}", n, started, cpu, apiserver)
+            report(label, f"status write {round_ + 1}", n, started, cpu, apiserver)
+        if watchers:
+            print(f"rules={label:<13} watch events received: {seen[0]}", flush=True)
 
 
 def report(rules: str, what: str, n: int, started: float, cpu: float, apiserver: int) -> None:
