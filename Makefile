@@ -47,15 +47,13 @@ $(VENV)/.installed: pyproject.toml
 controlplane:
 	bash $(CONTROLPLANE)
 
-# The chart renders the CRDs and TrainingJob's immutable-fields policy from its own copy of crds/ (a chart cannot read files
-# outside its folder); this refreshes the copy. tests/helm fails while the two differ.
+# The chart renders the CRDs and TrainingJob's immutable-fields policy from its own copy of
+# crds/ (a chart cannot read files outside its folder); this refreshes the copy. tests/helm
+# fails while the two differ.
 CHART_CRDS := helm/sagemaker-operator/files/crds
 .PHONY: crds
 crds: venv
-	$(PY) -m sagemaker_operator.cli crd > crds/trainingjobs.sagemaker-operator.io.yaml
-	$(PY) -m sagemaker_operator.cli crd --kind trainingjobpolicies > crds/trainingjobpolicies.sagemaker-operator.io.yaml
-	$(PY) -m sagemaker_operator.cli crd --kind immutable-fields > crds/trainingjobs.sagemaker-operator.io.immutable-fields.yaml
-	$(PY) -m sagemaker_operator.cli crd --kind immutable-fields-binding > crds/trainingjobs.sagemaker-operator.io.immutable-fields-binding.yaml
+	$(PY) -m sagemaker_operator.cli crd --write-all .
 	$(MAKE) chart-crds
 
 chart-crds:

@@ -118,14 +118,13 @@ def watching(api: k8s.ApiClient, seen: list[int]) -> None:
 def run(workdir: Path, rules: str, n: int, rounds: int, watchers: int = 0) -> None:
     with stack.control_plane(workdir / "controlplane") as plane:
         apiserver = plane.pid("kube-apiserver")
+        installed = workdir / "crds"
+        installed.mkdir()
         for path in sorted((stack.REPO / "crds").glob("*.yaml")):
             crd = yaml.safe_load(path.read_text())
             without_rules(crd, LEFT_OUT[rules])
-            installed = workdir / path.name
-            installed.write_text(yaml.safe_dump(crd))
-            plane.kubectl("apply", "--server-side", "-f", str(installed))
-            if crd["kind"] == "CustomResourceDefinition":
-                plane.wait_established(crd["metadata"]["name"])
+            (installed / path.name).write_text(yaml.safe_dump(crd))
+        plane.apply_crds(installed)
         plane.kubectl("create", "namespace", scale.NAMESPACE)
         kubeconfig = stack.operator_kubeconfig(plane, workdir / "operator.kubeconfig")
         admin_conf = k8s.Configuration()

@@ -9,6 +9,7 @@ it as YAML; ``crds/`` holds that output and a test fails when the two differ.
 import copy
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -159,7 +160,18 @@ def size_bytes() -> int:
     help="Which object: a CustomResourceDefinition, or TrainingJob's admission policy "
     "(immutable fields) or its binding.",
 )
-def crd_command(plural: str) -> None:
+@click.option(
+    "--write-all",
+    "root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Instead of printing one, write every object into its file under this repository "
+    "root (crds/...).",
+)
+def crd_command(plural: str, root: Path | None) -> None:
     """Print a CustomResourceDefinition (TrainingJob, or TrainingJobPolicy), or TrainingJob's
     immutable-fields admission policy or binding, as YAML."""
-    click.echo(render(plural), nl=False)
+    if root is None:
+        click.echo(render(plural), nl=False)
+        return
+    for kind in _generated():
+        (root / output(kind)).write_text(render(kind))
