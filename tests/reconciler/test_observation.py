@@ -13,11 +13,13 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from sagemaker_operator.controller import observation, owned
+from sagemaker_operator.names import TAG_UID
 from sagemaker_operator.sagemaker import errors
 from tests.reconciler.table import INTERNAL, NOT_FOUND, THROTTLED, client_error
 
@@ -189,6 +191,54 @@ async def test_a_throttled_describe_is_tried_again_in_the_same_cycle() -> None:
     assert await made.cycle() == 1
     assert applied.seen == [("ua", "Completed")]
     assert listing.calls.count(("describe", "a")) == 3
+
+
+@dataclass
+class FakeTags:
+    answers: list[Any]
+    calls: int = 0
+
+    def polling(self, region: str) -> FakeTags:
+        return self
+
+    async def tags(self, arn: str) -> dict[str, str]:
+        self.calls += 1
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise errors.classify(answer) from answer
+        return cast(dict[str, str], answer)
+
+
+@pytest.mark.parametrize(
+    ("answers", "owns", "calls"),
+    [
+        ([THROTTLED, THROTTLED, {TAG_UID: "ua"}], True, 3),
+        ([THROTTLED, {TAG_UID: "someone-else"}], False, 2),
+    ],
+)
+async def test_a_throttled_ownership_look_up_is_tried_again_in_place(
+    answers: list[Any], owns: bool, calls: int
+) -> None:
+    """After a restart each job's first write asks ListTags for its uid tag: in the fault run
+    one throttle sent the job, its Describe already paid, to the next cycle."""
+    tags = FakeTags(answers)
+    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags)
+    found = job("ua", "a")
+    assert found is not None
+    description = described("a", "Training")
+    assert await observation.owns(cast(Any, runtime), found, description) is owns
+    assert tags.calls == calls
+    assert runtime.owned.vouched("ua", "arn:a") is owns  # asked once per process
+
+
+async def test_an_ownership_look_up_that_keeps_failing_fails_its_write() -> None:
+    tags = FakeTags([THROTTLED] * observation.PAGE_ATTEMPTS)
+    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags)
+    found = job("ua", "a")
+    assert found is not None
+    with pytest.raises(errors.ThrottlingError):
+        await observation.owns(cast(Any, runtime), found, described("a", "Training"))
+    assert tags.calls == observation.PAGE_ATTEMPTS
 
 
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import observation, owned, policies, reconcile, status_writes
@@ -66,26 +67,42 @@ async def _decide(
     )
     try:
         outcome = await decide(runtime.ports, resource)
-    except ApiException as error:  # reading policies or remembering the name: transient
-        raise kopf.TemporaryError(
-            f"Kubernetes API: {error.status} {error.reason}", delay=1.0
-        ) from error
+    except (ApiException, HTTPError) as error:  # reading policies, remembering the name
+        cap = runtime.settings.retry_max_delay_seconds
+        raise kube_fault(error, "Kubernetes API", retry, cap) from error
     except errors.TransientError as error:
-        await _write(runtime, resource, _unsynced_by(error, resource))
+        await _write(runtime, resource, _unsynced_by(error, resource), retry)
         if retry + 1 == THROTTLED_EVENT_AFTER:
             message = f"Still retrying after {retry + 1} tries: {error}"
             kopf.warn(body, reason=_reason(error), message=message)
         metrics.RETRIES.labels(step).inc()
         metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
-        cap = runtime.settings.retry_max_delay_seconds
-        delay = random.uniform(1.0, min(cap, 2.0 ** (retry + 1)))  # full jitter
+        delay = backoff(retry, runtime.settings.retry_max_delay_seconds)
         raise kopf.TemporaryError(str(error), delay=delay) from error
-    await _write(runtime, resource, outcome.status, unless_terminal=unless_terminal)
+    await _write(runtime, resource, outcome.status, retry, unless_terminal=unless_terminal)
     if outcome.owned_arn:
         runtime.owned.vouch(resource.uid, outcome.owned_arn)
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
     return outcome
+
+
+def backoff(retry: int, cap: float) -> float:
+    """Full jitter, doubling per retry up to ``cap``."""
+    return random.uniform(1.0, min(cap, 2.0 ** (retry + 1)))
+
+
+def kube_fault(
+    error: ApiException | HTTPError, doing: str, retry: int, cap: float
+) -> kopf.TemporaryError:
+    """The API server's trouble is transient for us. An answer (a 409, a 429) is tried again
+    in a second; no answer (the API server down, restarting) backs off like SageMaker's
+    faults. Left to kopf, an unreachable API server was an unexpected error retried only a
+    minute later: in the fault run, the creates whose status write met an API-server restart
+    showed their jobs a minute after it was back."""
+    if isinstance(error, ApiException):
+        return kopf.TemporaryError(f"{doing}: {error.status} {error.reason}", delay=1.0)
+    return kopf.TemporaryError(f"{doing}: {error}", delay=backoff(retry, cap))
 
 
 def _reason(error: errors.TransientError) -> str:
@@ -106,6 +123,7 @@ async def _write(
     runtime: Runtime,
     resource: reconcile.Resource,
     status: dict[str, Any],
+    retry: int,
     *,
     unless_terminal: bool = False,
 ) -> None:
@@ -113,10 +131,9 @@ async def _write(
         await status_writes.write_first(
             runtime.kube, resource.namespace, resource.name, status, unless_terminal=unless_terminal
         )
-    except ApiException as error:  # the API server's trouble is transient for us
-        raise kopf.TemporaryError(
-            f"could not write status: {error.status} {error.reason}", delay=1.0
-        ) from error
+    except (ApiException, HTTPError) as error:
+        cap = runtime.settings.retry_max_delay_seconds
+        raise kube_fault(error, "could not write status", retry, cap) from error
 
 
 @kopf.on.login(id="login")

@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 # Called with the owned job and SageMaker's description (None: SageMaker no longer knows it).
 Apply = Callable[[owned.OwnedJob, Mapping[str, Any] | None], Awaitable[None]]
 PAGE_SIZE = 100
-PAGE_ATTEMPTS = 4  # a page (or a Describe) is tried this often before the cycle gives up
+PAGE_ATTEMPTS = 4  # a page, Describe or ListTags is tried this often before its job waits
 PAGE_RETRY_SECONDS = 0.5  # the first retry's jitter cap; doubles per attempt
 MAX_BACKOFF_INTERVALS = 3  # a failing loop waits at most this many poll intervals
 VISIBILITY_SECONDS = 60  # an unacknowledged event comes back after this (a failed write)
@@ -62,6 +62,7 @@ IN_FLIGHT = frozenset({"InProgress", "Stopping"})  # a summary tells enough of t
 DESCRIBE_WEIGHT = 0.4
 SPLIT_AT_JOBS = 2 * PAGE_SIZE  # a listing of this many jobs of ours walks two halves at once
 OVERLAP = datetime.timedelta(seconds=1)
+T = TypeVar("T")
 
 
 def halves(
@@ -115,6 +116,31 @@ def loop_delay(failures: int, interval: float, jitter: float) -> float:
     times ``jitter`` (0.5-1: pollers of many operators must not fall into step)."""
     doublings: int = 2 ** max(0, failures - 1)
     return min(MAX_BACKOFF_INTERVALS, doublings) * interval * jitter
+
+
+async def retried(
+    call: Callable[[], Awaitable[T]],
+    retry_seconds: float = PAGE_RETRY_SECONDS,
+    on_throttle: Callable[[], None] = lambda: None,
+) -> T:
+    """``call``, tried again on a transient fault (PAGE_ATTEMPTS tries): after a throttle
+    as soon as the budget has a token, after any other fault with a jittered backoff."""
+    for attempt in range(PAGE_ATTEMPTS):
+        try:
+            return await call()
+        except errors.TransientError as error:
+            throttled = isinstance(error, errors.ThrottlingError)
+            if throttled:
+                on_throttle()
+            if attempt + 1 == PAGE_ATTEMPTS:
+                raise
+            if not throttled:
+                # NB: a throttle's wait is the budget's: the client emptied and slowed the
+                # operation's bucket, so the retry leaves after one token's time. A jittered
+                # backoff on top spreads many callers, and a region's poller is one; the
+                # 10,000-job restart lost about a second a throttled page to it.
+                await asyncio.sleep(random.uniform(0, retry_seconds * 2**attempt))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
 class RegionPoller:
@@ -363,23 +389,10 @@ class RegionPoller:
         return await self._retried(functools.partial(self._client.list_page, **params))
 
     async def _retried(self, call: Callable[[], Awaitable[Mapping[str, Any]]]) -> Mapping[str, Any]:
-        """``call``, tried again on a transient fault (PAGE_ATTEMPTS tries): after a throttle
-        as soon as the budget has a token, after any other fault with a jittered backoff."""
-        for attempt in range(PAGE_ATTEMPTS):
-            try:
-                return await call()
-            except errors.TransientError as error:
-                throttled = isinstance(error, errors.ThrottlingError)
-                self.throttled += throttled
-                if attempt + 1 == PAGE_ATTEMPTS:
-                    raise
-                if not throttled:
-                    # NB: a throttle's wait is the budget's: the client emptied and slowed the
-                    # operation's bucket, so the retry leaves after one token's time. A jittered
-                    # backoff on top spreads many callers, and a region's poller is one; the
-                    # 10,000-job restart lost about a second a throttled page to it.
-                    await asyncio.sleep(random.uniform(0, self._page_retry_seconds * 2**attempt))
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+        return await retried(call, self._page_retry_seconds, self._count_throttle)
+
+    def _count_throttle(self) -> None:
+        self.throttled += 1
 
     async def _apply_changes(
         self,
@@ -643,7 +656,7 @@ class BulkObservation:
     async def _track(
         runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
     ) -> None:
-        owned_by_it = description is None or await _owns(runtime, job, description)
+        owned_by_it = description is None or await owns(runtime, job, description)
         kube = runtime.poll_kube
         indexed = job
         try:
@@ -702,7 +715,7 @@ async def _write(
     return (outcome, after) if after is not None else None
 
 
-async def _owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
+async def owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
     """Whether the described job carries the resource's uid tag (asked once per process).
 
     The status that names the job can be written by anyone allowed to write status; the tag
@@ -711,7 +724,10 @@ async def _owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str,
     arn = str(description["TrainingJobArn"])
     if runtime.owned.vouched(job.uid, arn):
         return True
-    tags = await runtime.clients.polling(job.region).tags(arn)
+    # NB: tried again in place like a Describe: after a restart every job's first write asks,
+    # and in the fault run one throttled ListTags sent its job, Describe and all, to the next
+    # cycle (a quarter of the jobs that ended then showed it 10-60 s late).
+    tags = await retried(functools.partial(runtime.clients.polling(job.region).tags, arn))
     if tags.get(names.TAG_UID) != job.uid:
         return False
     runtime.owned.vouch(job.uid, arn)
