@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from sagemaker_operator.controller import observation, owned
 from sagemaker_operator.names import TAG_UID
@@ -104,10 +105,11 @@ class Applied:
     seen: list[tuple[str, str | None]] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)  # "summary" or "described", per write
     fail_for: set[str] = field(default_factory=set)
+    error: Exception = field(default_factory=lambda: RuntimeError("429 from the API server"))
 
     async def __call__(self, job: owned.OwnedJob, description: Mapping[str, Any] | None) -> None:
         if job.uid in self.fail_for:
-            raise RuntimeError("429 from the API server")
+            raise self.error
         self.seen.append((job.uid, None if description is None else description["SecondaryStatus"]))
         full = description is None or "TrainingTimeInSeconds" in description
         self.kinds.append("described" if full else "summary")
@@ -409,6 +411,34 @@ async def test_a_failed_status_write_is_retried_next_cycle() -> None:
     listing.pages = [page(summary("a", "Uploading", 5))]
     await made.cycle()
     assert ("ua", "Uploading") in applied.seen
+
+
+@pytest.mark.parametrize(
+    ("error", "level", "said"),
+    [
+        (ApiException(status=409, reason="Conflict"), logging.INFO, "Kubernetes API: 409 Conflict"),
+        (ApiException(status=500, reason="Internal"), logging.WARNING, "Kubernetes API: 500"),
+        (RuntimeError("boom"), logging.WARNING, "boom"),
+    ],
+)
+async def test_a_failed_write_is_said_in_one_line_and_a_conflict_is_weather(
+    error: Exception, level: int, said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 409 means a handler wrote the resource meanwhile: the fault run logged hundreds of
+    them at WARNING, each with the API server's headers and body."""
+    listing = FakeListing(
+        [page(summary("a", "Uploading", 5), summary("b", "Uploading", 5))],
+        {"a": [described("a", "Uploading")], "b": [described("b", "Uploading")]},
+    )
+    made, applied = poller(listing, job("ua", "a"), job("ub", "b"))
+    applied.fail_for = {"ua"}
+    applied.error = error
+    with caplog.at_level(logging.INFO, logger=observation.__name__):
+        await made.cycle()
+    (line,) = [r for r in caplog.records if "not updated" in r.message]
+    assert line.levelno == level
+    assert f"1 of 2 jobs not updated ({said}" in line.message
+    assert "\n" not in line.message
 
 
 async def test_when_every_describe_fails_the_cycle_fails() -> None:

@@ -143,6 +143,21 @@ async def retried(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
+def is_weather(error: Exception) -> bool:
+    """A fault that says only "not now": SageMaker's throttle, or the API server's 409 (a
+    handler wrote the resource meanwhile) and 429."""
+    if isinstance(error, ApiException):
+        return error.status in (409, 429)
+    return isinstance(error, errors.ThrottlingError)
+
+
+def brief(error: Exception) -> str:
+    """One line: an ApiException's own text carries the response's headers and body."""
+    if isinstance(error, ApiException):
+        return f"Kubernetes API: {error.status} {error.reason}"
+    return str(error)
+
+
 class RegionPoller:
     def __init__(
         self,
@@ -444,14 +459,14 @@ class RegionPoller:
         if failed and len(failed) == attempted:
             raise next(iter(failed.values()))
         if failed:
-            weather = all(isinstance(e, errors.ThrottlingError) for e in failed.values())
+            weather = all(is_weather(e) for e in failed.values())
             logger.log(
                 logging.INFO if weather else logging.WARNING,
                 "poller %s: %d of %d jobs not updated (%s); retried next cycle",
                 self.region,
                 len(failed),
                 attempted,
-                next(iter(failed.values())),
+                brief(next(iter(failed.values()))),
             )
         return set(failed)
 
