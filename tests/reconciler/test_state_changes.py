@@ -335,9 +335,10 @@ async def test_a_throttled_receive_is_weather_for_the_loop() -> None:
 
 
 async def test_a_loop_receives_the_next_batch_while_writing_one_but_no_more() -> None:
-    batches = [[(event(f"j{i}", "Training", 5), 1)] for i in range(3)]
+    count = state_changes.BATCHES_IN_FLIGHT + 1
+    batches = [[(event(f"j{i}", "Training", 5), 1)] for i in range(count)]
     queue = FakeQueue([*batches, *([[]] * 100)])
-    made, _, _ = consumer(queue, *(job(f"u{i}", f"j{i}") for i in range(3)))
+    made, _, _ = consumer(queue, *(job(f"u{i}", f"j{i}") for i in range(count)))
     release, full, all_written = asyncio.Event(), asyncio.Event(), asyncio.Event()
     writing: list[str] = []
 
@@ -346,20 +347,20 @@ async def test_a_loop_receives_the_next_batch_while_writing_one_but_no_more() ->
         if len(writing) == state_changes.BATCHES_IN_FLIGHT:
             full.set()
         await release.wait()
-        if len(writing) == 3:
+        if len(writing) == count:
             all_written.set()
 
     made._apply = held
     loop = asyncio.create_task(made.run_forever())
     try:
         await asyncio.wait_for(full.wait(), 5)
-        # Two batches are being written; the loop waits for room before a third receive.
+        # BATCHES_IN_FLIGHT batches are being written; the loop waits for room to receive.
         for _ in range(20):
             await asyncio.sleep(0)
         assert queue.receives == state_changes.BATCHES_IN_FLIGHT
         release.set()
         await asyncio.wait_for(all_written.wait(), 5)
-        assert writing == ["u0", "u1", "u2"]
+        assert writing == [f"u{i}" for i in range(count)]
     finally:
         loop.cancel()
         await asyncio.gather(loop, return_exceptions=True)
