@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import MaxRetryError
 
 from sagemaker_operator.controller import observation, owned
 from sagemaker_operator.names import TAG_UID
@@ -419,6 +420,11 @@ async def test_a_failed_status_write_is_retried_next_cycle() -> None:
         (ApiException(status=409, reason="Conflict"), logging.INFO, "Kubernetes API: 409 Conflict"),
         (ApiException(status=500, reason="Internal"), logging.WARNING, "Kubernetes API: 500"),
         (RuntimeError("boom"), logging.WARNING, "boom"),
+        (
+            MaxRetryError(cast(Any, None), "/apis", reason=None),
+            logging.WARNING,
+            "Kubernetes API unreachable: MaxRetryError",
+        ),
     ],
 )
 async def test_a_failed_write_is_said_in_one_line_and_a_conflict_is_weather(

@@ -239,27 +239,20 @@ class Kube:
         return [dict(item.metadata.labels or {}) for item in found.items]
 
     async def list_trainingjobs(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Every TrainingJob in ``namespace`` (None: all), read in pages of 500."""
+        """Every TrainingJob in ``namespace`` (None: all), in one request.
+
+        NB: one LIST, not pages: the API server answers an unpaged LIST from its watch cache,
+        consistently (ConsistentListFromCache, on by default since Kubernetes 1.31), while
+        each page of a paged one is a request of its own. The restart at 10,000 resources
+        waits for this LIST before its first ListTrainingJobs page.
+        """
         read: Callable[..., Any] = (
             functools.partial(self._objects.list_namespaced_custom_object, namespace=namespace)
             if namespace
             else self._objects.list_cluster_custom_object
         )
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            page = await self._run(
-                read,
-                group=names.GROUP,
-                version=names.VERSION,
-                plural=names.PLURAL,
-                limit=500,
-                _continue=token,
-            )
-            found += page.get("items", [])
-            token = (page.get("metadata") or {}).get("continue") or None
-            if token is None:
-                return found
+        found = await self._run(read, group=names.GROUP, version=names.VERSION, plural=names.PLURAL)
+        return list(found.get("items", []))
 
     async def list_policies(self) -> list[dict[str, Any]]:
         """Every TrainingJobPolicy (cluster-scoped); none while its CRD is not installed."""

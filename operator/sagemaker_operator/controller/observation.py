@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import (
@@ -143,6 +144,10 @@ async def retried(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
+# The API server's faults: an answer, or none (restarting, unreachable: urllib3's errors).
+KUBE_FAULTS = (ApiException, HTTPError)
+
+
 def is_weather(error: Exception) -> bool:
     """A fault that says only "not now": SageMaker's throttle, or the API server's 409 (a
     handler wrote the resource meanwhile) and 429."""
@@ -155,6 +160,8 @@ def brief(error: Exception) -> str:
     """One line: an ApiException's own text carries the response's headers and body."""
     if isinstance(error, ApiException):
         return f"Kubernetes API: {error.status} {error.reason}"
+    if isinstance(error, HTTPError):
+        return f"Kubernetes API unreachable: {type(error).__name__}"
     return str(error)
 
 
@@ -200,7 +207,7 @@ class RegionPoller:
                 described = await self.cycle()
             except Exception as error:
                 # A SageMaker or Kubernetes fault must not end the loop: back off and go on.
-                if not isinstance(error, errors.SageMakerError):
+                if not isinstance(error, errors.SageMakerError | KUBE_FAULTS):
                     logger.exception("poller %s: unexpected error", self.region)
                 self.failures += 1
                 kind = "transient" if isinstance(error, errors.TransientError) else "permanent"
@@ -213,7 +220,7 @@ class RegionPoller:
                     logging.INFO if weather else logging.WARNING,
                     "poller %s: %s; next try in %.0fs",
                     self.region,
-                    error,
+                    brief(error),
                     delay,
                 )
                 self.last_progress = time.monotonic()
@@ -564,6 +571,7 @@ async def prime_index(runtime: Runtime) -> None:
     the listing window again. With the index whole, a restart walks it once.
     """
     scopes: list[str | None] = list(runtime.settings.namespaces) or [None]
+    started = time.monotonic()
     for namespace in scopes:
         try:
             items = await runtime.poll_kube.list_trainingjobs(namespace)
@@ -585,6 +593,9 @@ async def prime_index(runtime: Runtime) -> None:
             )
             if record is not None:
                 runtime.owned.put(uid, record)
+    logger.info(
+        "index primed: %d resources in %.1fs", len(runtime.owned.uids()), time.monotonic() - started
+    )
 
 
 def describe_weight(settings: Settings) -> float:
