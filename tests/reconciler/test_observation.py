@@ -447,6 +447,52 @@ async def test_a_failed_write_is_said_in_one_line_and_a_conflict_is_weather(
     assert "\n" not in line.message
 
 
+@pytest.mark.parametrize("fault", ["throttled pages", "API server unreachable"])
+async def test_a_failed_cycle_is_a_known_fault_and_the_loop_goes_on(
+    fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The fault run's API-server restart failed every write of a cycle with urllib3's
+    MaxRetryError: a known fault, said in one line, never "unexpected error"."""
+    first = [THROTTLED] * observation.PAGE_ATTEMPTS if fault == "throttled pages" else []
+    listing = FakeListing(
+        [*first, *[page(summary("a", "Uploading", 5))] * 3],
+        {"a": [described("a", "Uploading")] * 3},
+    )
+    made, applied = poller(listing, job("ua", "a"), interval=0.01)
+    if fault == "API server unreachable":
+        applied.fail_for = {"ua"}
+        applied.error = MaxRetryError(cast(Any, None), "/apis", reason=None)
+    failed, recovered = asyncio.Event(), asyncio.Event()
+    cycle = made.cycle
+
+    async def watched() -> int:
+        try:
+            done = await cycle()
+        except Exception:
+            failed.set()
+            applied.fail_for = set()  # the API server is back
+            raise
+        if failed.is_set():
+            recovered.set()
+        return done
+
+    made.cycle = watched  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger=observation.__name__):
+        loop = asyncio.create_task(made.run_forever())
+        try:
+            async with asyncio.timeout(5):
+                await recovered.wait()
+            assert not loop.done()
+        finally:
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+    assert applied.seen[0] == ("ua", "Uploading")
+    assert not [r for r in caplog.records if "unexpected" in r.message]
+    said = [r.message for r in caplog.records if "next try in" in r.message]
+    assert said
+    assert all("\n" not in line for line in said)
+
+
 async def test_when_every_describe_fails_the_cycle_fails() -> None:
     listing = FakeListing([page(ended("a", 5))], {"a": [THROTTLED] * observation.PAGE_ATTEMPTS})
     made, _ = poller(listing, job("ua", "a"))

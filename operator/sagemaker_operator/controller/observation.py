@@ -207,7 +207,7 @@ class RegionPoller:
                 described = await self.cycle()
             except Exception as error:
                 # A SageMaker or Kubernetes fault must not end the loop: back off and go on.
-                if not isinstance(error, errors.SageMakerError | KUBE_FAULTS):
+                if not isinstance(error, (errors.SageMakerError, *KUBE_FAULTS)):
                     logger.exception("poller %s: unexpected error", self.region)
                 self.failures += 1
                 kind = "transient" if isinstance(error, errors.TransientError) else "permanent"
