@@ -56,9 +56,9 @@ def test_an_unreachable_api_server_is_a_temporary_fault_with_backoff(retry: int)
     assert isinstance(fault, kopf.TemporaryError)
     assert fault.delay is not None
     assert 1.0 <= fault.delay <= min(300, 2 ** (retry + 1))
-    assert str(fault).startswith("could not write status: ")
+    assert str(fault) == "could not write status: Kubernetes API unreachable: MaxRetryError"
 
 
 def test_an_api_server_answer_is_tried_again_in_a_second() -> None:
-    fault = handlers.kube_fault(ApiException(status=409, reason="Conflict"), "x", 7, cap=300)
-    assert (fault.delay, str(fault)) == (1.0, "x: 409 Conflict")
+    fault = handlers.kube_fault(ApiException(status=409, reason="Conflict"), None, 7, cap=300)
+    assert (fault.delay, str(fault)) == (1.0, "Kubernetes API: 409 Conflict")

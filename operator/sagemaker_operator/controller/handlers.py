@@ -17,10 +17,11 @@ from typing import Any
 
 import kopf
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import observation, owned, policies, reconcile, status_writes
+from sagemaker_operator.controller.kube import FAULTS as KUBE_FAULTS
+from sagemaker_operator.controller.kube import fault_text
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.resource import conditions
@@ -67,9 +68,9 @@ async def _decide(
     )
     try:
         outcome = await decide(runtime.ports, resource)
-    except (ApiException, HTTPError) as error:  # reading policies, remembering the name
+    except KUBE_FAULTS as error:  # reading policies, remembering the name
         cap = runtime.settings.retry_max_delay_seconds
-        raise kube_fault(error, "Kubernetes API", retry, cap) from error
+        raise kube_fault(error, None, retry, cap) from error
     except errors.TransientError as error:
         await _write(runtime, resource, _unsynced_by(error, resource), retry)
         if retry + 1 == THROTTLED_EVENT_AFTER:
@@ -93,16 +94,17 @@ def backoff(retry: int, cap: float) -> float:
 
 
 def kube_fault(
-    error: ApiException | HTTPError, doing: str, retry: int, cap: float
+    error: BaseException, doing: str | None, retry: int, cap: float
 ) -> kopf.TemporaryError:
     """The API server's trouble is transient for us. An answer (a 409, a 429) is tried again
     in a second; no answer (the API server down, restarting) backs off like SageMaker's
     faults. Left to kopf, an unreachable API server was an unexpected error retried only a
     minute later: in the fault run, the creates whose status write met an API-server restart
     showed their jobs a minute after it was back."""
-    if isinstance(error, ApiException):
-        return kopf.TemporaryError(f"{doing}: {error.status} {error.reason}", delay=1.0)
-    return kopf.TemporaryError(f"{doing}: {error}", delay=backoff(retry, cap))
+    answered = isinstance(error, ApiException)
+    delay = 1.0 if answered else backoff(retry, cap)
+    said = fault_text(error)
+    return kopf.TemporaryError(f"{doing}: {said}" if doing else said, delay=delay)
 
 
 def _reason(error: errors.TransientError) -> str:
@@ -131,7 +133,7 @@ async def _write(
         await status_writes.write_first(
             runtime.kube, resource.namespace, resource.name, status, unless_terminal=unless_terminal
         )
-    except (ApiException, HTTPError) as error:
+    except KUBE_FAULTS as error:
         cap = runtime.settings.retry_max_delay_seconds
         raise kube_fault(error, "could not write status", retry, cap) from error
 

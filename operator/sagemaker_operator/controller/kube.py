@@ -26,6 +26,7 @@ from typing import Any, Literal
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from sagemaker_operator import names
 
@@ -35,6 +36,21 @@ CONFLICT_RETRIES = 5
 # An Event waits for the status patches on their way at most this long: they are advice, but
 # a stream of changes that never drains must not hold them back for ever.
 EVENTS_WAIT_SECONDS = 30.0
+
+
+# The API server's faults: an answer (ApiException), or none (restarting, unreachable: the
+# client's urllib3 errors).
+FAULTS = (ApiException, HTTPError)
+
+
+def fault_text(error: BaseException) -> str:
+    """One line for an API-server fault: an ApiException's own text carries the response's
+    headers and body, urllib3's the whole retry history."""
+    if isinstance(error, ApiException):
+        return f"Kubernetes API: {error.status} {error.reason}"
+    if isinstance(error, HTTPError):
+        return f"Kubernetes API unreachable: {type(error).__name__}"
+    return str(error)
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 4) -> k8s.ApiClient:

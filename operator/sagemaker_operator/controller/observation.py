@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
 
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import (
@@ -40,6 +39,8 @@ from sagemaker_operator.controller import (
     state_changes,
     status_writes,
 )
+from sagemaker_operator.controller.kube import FAULTS as KUBE_FAULTS
+from sagemaker_operator.controller.kube import fault_text
 from sagemaker_operator.sagemaker import budget, errors
 from sagemaker_operator.sagemaker.queue import EventQueue, region_of
 
@@ -144,25 +145,12 @@ async def retried(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
-# The API server's faults: an answer, or none (restarting, unreachable: urllib3's errors).
-KUBE_FAULTS = (ApiException, HTTPError)
-
-
 def is_weather(error: Exception) -> bool:
     """A fault that says only "not now": SageMaker's throttle, or the API server's 409 (a
     handler wrote the resource meanwhile) and 429."""
     if isinstance(error, ApiException):
         return error.status in (409, 429)
     return isinstance(error, errors.ThrottlingError)
-
-
-def brief(error: Exception) -> str:
-    """One line: an ApiException's own text carries the response's headers and body."""
-    if isinstance(error, ApiException):
-        return f"Kubernetes API: {error.status} {error.reason}"
-    if isinstance(error, HTTPError):
-        return f"Kubernetes API unreachable: {type(error).__name__}"
-    return str(error)
 
 
 class RegionPoller:
@@ -220,7 +208,7 @@ class RegionPoller:
                     logging.INFO if weather else logging.WARNING,
                     "poller %s: %s; next try in %.0fs",
                     self.region,
-                    brief(error),
+                    fault_text(error),
                     delay,
                 )
                 self.last_progress = time.monotonic()
@@ -473,7 +461,7 @@ class RegionPoller:
                 self.region,
                 len(failed),
                 attempted,
-                brief(next(iter(failed.values()))),
+                fault_text(next(iter(failed.values()))),
             )
         return set(failed)
 
