@@ -85,6 +85,9 @@ SAMPLES = {
         ("--events-sweep-interval-seconds", "60"), 60.0, "600", 600.0
     ),
     "events_consumers": Sample(("--events-consumers", "2"), 2, "8", 8),
+    "listing_lease": Sample(
+        ("--listing-lease", "ops/listing"), "ops/listing", "ops/other.lease", "ops/other.lease"
+    ),
     "clock_skew_seconds": Sample(("--clock-skew-seconds", "0"), 0.0, "5.5", 5.5),
     "retry_max_delay_seconds": Sample(("--retry-max-delay-seconds", "30"), 30.0, "45", 45.0),
     "calls_per_second": Sample(("--calls-per-second", "0.5"), 0.5, "2", 2.0),
@@ -259,6 +262,8 @@ def test_kubeconfig_is_passed_on_and_is_no_setting(calls: list[Call]) -> None:
     [
         (("--poll-interval-seconds", "0"), {}, "--poll-interval-seconds"),
         ((), {env_twin("call_burst"): "0"}, env_twin("call_burst")),
+        (("--listing-lease", "listing"), {}, "--listing-lease"),  # no namespace
+        (("--listing-lease", "Ops/../x"), {}, "--listing-lease"),
     ],
 )
 def test_an_invalid_setting_is_a_usage_error(

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     events_consumers: int = Field(
         4, ge=1, le=32, description="Long polls of the events queue at once (a thread each)."
     )
+    listing_lease: str = Field(
+        "",
+        pattern=r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="NAMESPACE/NAME of a Lease where each Region's poller keeps where its "
+        "listing begins, so that after a restart the first listing starts before every "
+        "resource is read (the chart creates it); empty: off.",
+    )
     clock_skew_seconds: float = Field(
         60.0, ge=0, description="Overlap added to LastModifiedTimeAfter against clock skew."
     )

@@ -127,6 +127,7 @@ class Release:
     namespace: str
     service_account: str
     kubeconfig: Path  # authenticates as system:serviceaccount:<namespace>:<service_account>
+    listing_lease: str = ""  # <namespace>/<name> of the chart's Lease for listing hints
 
 
 def install_chart(
@@ -161,7 +162,8 @@ def install_chart(
         workdir / f"{namespace}-{service_account}.kubeconfig",
         create=False,
     )
-    return Release(release, namespace, service_account, kubeconfig)
+    lease = only(render(values, release=release), "Lease")["metadata"]["name"]
+    return Release(release, namespace, service_account, kubeconfig, f"{namespace}/{lease}")
 
 
 def upgrade_chart(

@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from sagemaker_operator import names
+from sagemaker_operator.controller import window_hints
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import (
@@ -81,6 +82,25 @@ WATCHED: set[Rule] = {
     ("events", "[]", "[create patch]"),
     ("events.events.k8s.io", "[]", "[create patch]"),
 }
+
+
+def listing_rule(release: Release) -> Rule:
+    """The chart's one Lease (listing hints), read and annotated, in the release's namespace."""
+    lease = release.listing_lease.partition("/")[2]
+    return ("leases.coordination.k8s.io", f"[{lease}]", "[get patch]")
+
+
+def assert_listing_hint_kept(plane: ControlPlane, release: Release) -> None:
+    """The pollers wrote their window's start into the chart's Lease (window_hints)."""
+    namespace, _, lease = release.listing_lease.partition("/")
+
+    def annotations() -> dict[str, str]:
+        found = json.loads(
+            plane.kubectl("get", "lease", lease, "-n", namespace, "-o", "json").stdout
+        )
+        return dict(found["metadata"].get("annotations") or {})
+
+    eventually(lambda: window_hints.parse(annotations()).get("us-east-1"))
 
 
 @pytest.fixture
@@ -193,19 +213,25 @@ def test_cluster_scope_is_enough_for_a_cluster_wide_operator(
     sagemaker_emulator: testing.Running,
 ) -> None:
     # Cluster scope means watching every namespace: kopf lists and watches cluster-wide.
-    operator = start_operator(namespace, kubeconfig=cluster_release.kubeconfig, clusterwide=True)
+    operator = start_operator(
+        namespace,
+        kubeconfig=cluster_release.kubeconfig,
+        clusterwide=True,
+        listing_lease=cluster_release.listing_lease,
+    )
     reconcile_end_to_end(control_plane, namespace, policy, operator, sagemaker_emulator)
+    assert_listing_hint_kept(control_plane, cluster_release)
 
 
 def test_cluster_scope_grants_exactly_the_documented_rules(
     control_plane: ControlPlane, namespace: str, crd_installed: None, cluster_release: Release
 ) -> None:
     assert granted_rules(control_plane, cluster_release, namespace) == CLUSTER_KINDS | WATCHED
-    # Nothing more in its own namespace: no ConfigMaps (the tenancy ConfigMap is gone).
-    assert (
-        granted_rules(control_plane, cluster_release, cluster_release.namespace)
-        == CLUSTER_KINDS | WATCHED
-    )
+    # Nothing more in its own namespace but its one Lease: no ConfigMaps (the tenancy
+    # ConfigMap is gone).
+    assert granted_rules(
+        control_plane, cluster_release, cluster_release.namespace
+    ) == CLUSTER_KINDS | WATCHED | {listing_rule(cluster_release)}
     sneaky = manifest("sneaky")
     sneaky["metadata"]["namespace"] = namespace
     policy = {
@@ -268,8 +294,13 @@ def test_namespaced_scope_is_enough_for_an_operator_watching_its_list(
     start_operator: StartOperator,
     sagemaker_emulator: testing.Running,
 ) -> None:
-    operator = start_operator(namespace, kubeconfig=namespaced_release.kubeconfig)
+    operator = start_operator(
+        namespace,
+        kubeconfig=namespaced_release.kubeconfig,
+        listing_lease=namespaced_release.listing_lease,
+    )
     reconcile_end_to_end(control_plane, namespace, policy, operator, sagemaker_emulator)
+    assert_listing_hint_kept(control_plane, namespaced_release)
 
 
 def test_exact_names_grant_exactly_the_documented_rules(
@@ -278,7 +309,9 @@ def test_exact_names_grant_exactly_the_documented_rules(
     outside = "default"
     release_ns = listed_release.namespace
     assert granted_rules(control_plane, listed_release, namespace) == CLUSTER_KINDS | WATCHED
-    assert granted_rules(control_plane, listed_release, release_ns) == CLUSTER_KINDS
+    assert granted_rules(control_plane, listed_release, release_ns) == CLUSTER_KINDS | {
+        listing_rule(listed_release)
+    }
     assert granted_rules(control_plane, listed_release, outside) == CLUSTER_KINDS
     for args in (
         ("get", names.PLURAL, "-n", outside),
@@ -286,6 +319,7 @@ def test_exact_names_grant_exactly_the_documented_rules(
         ("get", "secrets", "-n", namespace),
         ("get", "configmaps", "-n", release_ns),
         ("get", names.PLURAL, "-n", release_ns),
+        ("get", "leases", "-n", release_ns),  # its one Lease by name, never a list
     ):
         refused = control_plane.kubectl(*args, kubeconfig=listed_release.kubeconfig, check=False)
         assert refused.returncode != 0

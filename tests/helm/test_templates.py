@@ -26,6 +26,11 @@ NAMESPACED = {"rbac": {"scope": "namespaced"}, "watchNamespaces": ["team-a", "te
 # Cluster scope, narrowed to exact names: Roles per namespace, as in namespaced scope.
 LISTED = {"watchNamespaces": ["team-a", "team-b"]}
 OPERATOR = "smop-sagemaker-operator"  # the operator's (Cluster)Role and binding names
+LISTING = f"{OPERATOR}-listing"  # the listing hints' Lease, and its Role and binding
+
+
+def names_of(manifests: list[Manifest], kind: str) -> list[str]:
+    return [m["metadata"]["name"] for m in find(manifests, kind)]
 
 
 def container(manifests: list[Manifest]) -> dict[str, Any]:
@@ -123,8 +128,8 @@ def test_cluster_scope_grants_one_cluster_role_with_exactly_the_operators_needs(
             "namespace": "sagemaker-operator-system",
         }
     ]
-    # No Role at all: no per-namespace TrainingJob rules, no ConfigMap reads.
-    assert find(manifests, "Role") == find(manifests, "RoleBinding") == []
+    # No Role but the listing Lease's: no per-namespace TrainingJob rules, no ConfigMap reads.
+    assert names_of(manifests, "Role") == names_of(manifests, "RoleBinding") == [LISTING]
     assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == ""
 
 
@@ -137,7 +142,11 @@ def test_exact_names_get_roles_per_namespace_and_cluster_kinds_only(
     cluster_role = only(manifests, "ClusterRole", OPERATOR)
     assert rules_of(cluster_role) == CLUSTER_KINDS
     assert only(manifests, "ClusterRoleBinding")["roleRef"]["name"] == OPERATOR
-    roles = {r["metadata"]["namespace"]: r for r in find(manifests, "Role")}
+    roles = {
+        r["metadata"]["namespace"]: r
+        for r in find(manifests, "Role")
+        if r["metadata"]["name"] != LISTING
+    }
     assert set(roles) == {"team-a", "team-b"}
     for namespace, role in roles.items():
         assert rules_of(role) == WATCHED
@@ -177,7 +186,42 @@ def test_no_scope_grants_the_operator_secrets_configmaps_pods_or_deletes(
     names = {
         r["metadata"]["name"] for r in find(manifests, "Role") + find(manifests, "ClusterRole")
     }
-    assert names == {OPERATOR, f"{OPERATOR}-edit", f"{OPERATOR}-view"}
+    assert names == {OPERATOR, f"{OPERATOR}-edit", f"{OPERATOR}-view", LISTING}
+
+
+@pytest.mark.parametrize("values", SCOPES, ids=SCOPE_IDS)
+def test_the_listing_lease_is_the_charts_and_the_operator_may_only_read_and_annotate_it(
+    values: dict[str, Any],
+) -> None:
+    manifests = render(values)
+    lease = only(manifests, "Lease")
+    assert (lease["metadata"]["namespace"], lease["metadata"]["name"]) == (
+        "sagemaker-operator-system",
+        LISTING,
+    )
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_LISTING_LEASE"] == (
+        f"sagemaker-operator-system/{LISTING}"
+    )
+    role = only(manifests, "Role", LISTING)
+    assert role["metadata"]["namespace"] == "sagemaker-operator-system"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [LISTING],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    binding = only(manifests, "RoleBinding", LISTING)
+    assert binding["metadata"]["namespace"] == "sagemaker-operator-system"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": LISTING,
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": OPERATOR, "namespace": "sagemaker-operator-system"}
+    ]
 
 
 def test_the_tenancy_configmap_is_gone() -> None:
@@ -207,7 +251,7 @@ def test_tenants_edit_and_admin_may_manage_trainingjobs_but_never_status_or_poli
     # Aggregated roles are bound to nobody by the chart: Kubernetes folds them in.
     bound = {b["roleRef"]["name"] for b in find(manifests, "ClusterRoleBinding")}
     assert bound == {OPERATOR}
-    assert find(manifests, "RoleBinding") == []
+    assert names_of(manifests, "RoleBinding") == [LISTING]
 
 
 @pytest.mark.parametrize(
@@ -238,7 +282,7 @@ def test_cluster_scope_with_a_pattern_cannot_narrow_and_binds_cluster_wide(
     manifests = render({"watchNamespaces": listed})
     assert env_of(manifests)["SAGEMAKER_OPERATOR_NAMESPACES"] == ",".join(listed)
     assert rules_of(only(manifests, "ClusterRole", OPERATOR)) == WATCHED | CLUSTER_KINDS
-    assert find(manifests, "Role") == find(manifests, "RoleBinding") == []
+    assert names_of(manifests, "Role") == names_of(manifests, "RoleBinding") == [LISTING]
 
 
 def test_cluster_scope_pattern_fallback_is_said_in_the_rendered_role() -> None:

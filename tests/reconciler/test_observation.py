@@ -20,7 +20,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError
 
-from sagemaker_operator.controller import observation, owned
+from sagemaker_operator.controller import observation, owned, window_hints
 from sagemaker_operator.names import TAG_UID
 from sagemaker_operator.sagemaker import errors
 from tests.reconciler.table import INTERNAL, NOT_FOUND, THROTTLED, client_error
@@ -650,7 +650,8 @@ def test_a_long_listing_walks_two_halves_split_at_the_median_with_an_overlap(
     jobs: int, spread: datetime.timedelta, expected: int
 ) -> None:
     created = [T0 + spread * i / jobs for i in range(jobs)]
-    ranges = observation.halves(T0 - datetime.timedelta(seconds=1), created)
+    after = T0 - datetime.timedelta(seconds=1)
+    ranges = observation.walks(after, observation.middle_of(after, created))
     assert len(ranges) == expected
     assert ranges[0][0] == T0 - datetime.timedelta(seconds=1)
     assert ranges[-1][1] is None  # up to now
@@ -721,3 +722,179 @@ async def test_a_half_that_keeps_failing_fails_the_cycle_after_the_other_half_is
     with pytest.raises(errors.TransientError):
         await made.cycle()
     assert applied.seen[0] == ("u1", "Downloading")  # the older half's change is not thrown away
+
+
+def head_started(
+    listing: CountedListing, hint: window_hints.Hint
+) -> tuple[observation.RegionPoller, Applied, owned.OwnedIndex, asyncio.Event]:
+    """A poller as a restart makes it: a hint from the last process, an index not yet read."""
+    index = owned.OwnedIndex()
+    primed = asyncio.Event()
+    applied = Applied()
+    made = observation.RegionPoller(
+        listing,
+        index,
+        applied,
+        interval=10,
+        concurrency=4,
+        full_sweep_interval=3600,
+        skew=0,
+        page_retry_seconds=0,
+        head_start=hint,
+        ready=primed.wait,
+    )
+    return made, applied, index, primed
+
+
+@dataclass
+class CountedListing(FakeListing):
+    """Says when pages are asked: a head start's walk is awaited, not slept on."""
+
+    counted: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def list_page(self, **params: Any) -> Mapping[str, Any]:
+        answer = await super().list_page(**params)
+        async with self.counted:
+            self.counted.notify_all()
+        return answer
+
+
+async def asked(listing: CountedListing, pages: int) -> None:
+    async with listing.counted:
+        await listing.counted.wait_for(lambda: len(listing.params) >= pages)
+
+
+async def test_a_restart_lists_from_its_hint_before_the_index_is_read() -> None:
+    hint = window_hints.Hint(T0 - datetime.timedelta(seconds=1))
+    listing = CountedListing(
+        [page(summary("a", "Downloading", 5), token="2"), page(summary("b", "Training", 0))],
+        {"a": [described("a", "Downloading")]},
+    )
+    made, applied, index, primed = head_started(listing, hint)
+    cycle = asyncio.create_task(made.cycle())
+    await asyncio.wait_for(asked(listing, 2), 5)  # both pages, with the index still empty
+    assert not cycle.done()
+    # The first walk has no LastModifiedTimeAfter: it cannot know the resources' watermarks.
+    assert listing.params[0] == {
+        "CreationTimeAfter": hint.created_after,
+        "MaxResults": observation.PAGE_SIZE,
+        "SortBy": "CreationTime",
+        "SortOrder": "Ascending",
+    }
+    for found in (
+        job("ua", "a", "Starting", created="2026-12-01T10:00:00Z"),
+        job("ub", "b", created="2026-12-01T10:00:05Z"),
+    ):
+        assert found is not None
+        index.put(found.uid, found)
+    primed.set()
+    assert await asyncio.wait_for(cycle, 5) == 1
+    assert applied.seen == [("ua", "Downloading"), ("ua", "Downloading")]
+    assert [call for call in listing.calls if call[0] == "list"] == [("list", ""), ("list", "2")]
+    assert made.window == window_hints.Hint(T0 - datetime.timedelta(seconds=1))
+
+
+async def test_a_hint_later_than_the_oldest_running_job_walks_the_gap_too() -> None:
+    # The hint is a head start, never trusted: a job older than it (adopted, say, or a hint
+    # kept before that job's resource appeared) is listed by a walk of what the hint left out.
+    hint = window_hints.Hint(T0 + datetime.timedelta(minutes=30))
+    listing = CountedListing(
+        [page(summary("new", "Training", 40)), page(summary("old", "Downloading", 5))],
+        {"old": [described("old", "Downloading")], "new": [described("new", "Training")]},
+    )
+    made, applied, index, primed = head_started(listing, hint)
+    cycle = asyncio.create_task(made.cycle())
+    await asyncio.wait_for(asked(listing, 1), 5)
+    for found in (
+        job("uold", "old", "Starting", created="2026-12-01T10:00:00Z"),
+        job("unew", "new", "Starting", created="2026-12-01T10:40:00Z"),
+    ):
+        assert found is not None
+        index.put(found.uid, found)
+    primed.set()
+    assert await asyncio.wait_for(cycle, 5) == 2
+    gap = listing.params[1]
+    assert gap["CreationTimeAfter"] == T0 - datetime.timedelta(seconds=1)
+    assert gap["CreationTimeBefore"] == hint.created_after + observation.OVERLAP
+    assert {uid for uid, _ in applied.seen} == {"uold", "unew"}
+    assert made.window == window_hints.Hint(T0 - datetime.timedelta(seconds=1))
+
+
+async def test_a_hint_with_a_middle_walks_its_two_halves_at_once() -> None:
+    middle = T0 + datetime.timedelta(minutes=10)
+    listing = CountedListing([page(), page()])
+    made, _, index, primed = head_started(
+        listing, window_hints.Hint(T0 - datetime.timedelta(seconds=1), middle)
+    )
+    cycle = asyncio.create_task(made.cycle())
+    await asyncio.wait_for(asked(listing, 2), 5)
+    assert sorted(str(params.get("CreationTimeBefore")) for params in listing.params) == sorted(
+        [str(middle), "None"]
+    )
+    found = job("ua", "a", created="2026-12-01T10:00:00Z")
+    assert found is not None
+    index.put(found.uid, found)
+    primed.set()
+    assert await asyncio.wait_for(cycle, 5) == 0
+
+
+async def test_a_head_start_with_no_running_job_left_ends_the_cycle_and_forgets_the_window() -> (
+    None
+):
+    listing = CountedListing([page()])
+    made, applied, _, primed = head_started(listing, window_hints.Hint(T0))
+    made.window = window_hints.Hint(T0)
+    primed.set()
+    assert await asyncio.wait_for(made.cycle(), 5) == 0
+    assert made.window is None
+    assert applied.seen == []
+
+
+@pytest.mark.parametrize(
+    ("jobs", "middle"),
+    [
+        (1, None),  # one walk: nothing to split
+        (observation.SPLIT_AT_JOBS, "2026-12-01T10:01:40Z"),  # the median's creation time
+    ],
+)
+async def test_a_cycle_records_where_its_listing_began(jobs: int, middle: str | None) -> None:
+    made, _ = poller(
+        FakeListing([page(), page()]),  # two halves walk a page each
+        *(
+            job(f"u{i}", f"j{i}", created=f"2026-12-01T10:{i // 60:02d}:{i % 60:02d}Z")
+            for i in range(jobs)
+        ),
+    )
+    await made.cycle()
+    assert made.window == window_hints.Hint(
+        T0 - datetime.timedelta(seconds=1), owned.parse_time(middle)
+    )
+
+
+async def test_the_loop_keeps_each_completed_cycles_window() -> None:
+    kept: list[window_hints.Hint | None] = []
+    done = asyncio.Event()
+
+    async def keep(hint: window_hints.Hint | None) -> None:
+        kept.append(hint)
+        done.set()
+
+    found = job("ua", "a", created="2026-12-01T10:00:00Z")
+    assert found is not None
+    index = owned.OwnedIndex()
+    index.put(found.uid, found)
+    made = observation.RegionPoller(
+        FakeListing([page()] * 10),
+        index,
+        Applied(),
+        interval=10,
+        concurrency=4,
+        full_sweep_interval=3600,
+        skew=0,
+        keep=keep,
+    )
+    loop = asyncio.create_task(made.run_forever())
+    await asyncio.wait_for(done.wait(), 5)
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+    assert kept == [window_hints.Hint(T0 - datetime.timedelta(seconds=1))]

@@ -50,6 +50,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "sagemaker-operator.fullname" .) .Values.peering.name }}
 {{- end }}
 
+{{- /* The Lease where the pollers keep their listing windows' starts (listing-lease.yaml). */}}
+{{- define "sagemaker-operator.listingLease" -}}
+{{- printf "%s-listing" (include "sagemaker-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "sagemaker-operator.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}

@@ -216,6 +216,9 @@ def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
 @kopf.on.startup()
 async def start_observation(memo: kopf.Memo, **_: Any) -> None:
     runtime = _runtime(memo)
+    # NB: before the prime: a poller with a listing hint (window_hints) lists while the
+    # index is read, and waits for ``runtime.primed`` only to match what it read.
+    runtime.tasks["observation"] = asyncio.create_task(runtime.observation.run(runtime))
     # NB: here, because kopf's watch waits for the startup handlers: at 10,000 resources the
     # watch's own LIST and kopf's walk over every object held this LIST back, and with it
     # a restart's first page, for about 13 s. Bounded: the watch fills the index all the same.
@@ -224,7 +227,8 @@ async def start_observation(memo: kopf.Memo, **_: Any) -> None:
             await observation.prime_index(runtime)
     except TimeoutError:
         logger.warning("the index was not primed in %.0fs; the watch fills it", PRIME_SECONDS)
-    runtime.tasks["observation"] = asyncio.create_task(runtime.observation.run(runtime))
+    finally:
+        runtime.primed.set()
     runtime.tasks["policies"] = asyncio.create_task(policies.keep_statuses(runtime))
 
 

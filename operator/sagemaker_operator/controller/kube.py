@@ -82,6 +82,7 @@ class Kube:
     def __init__(self, api_client: k8s.ApiClient, *, workers: int = 4) -> None:
         self._objects = k8s.CustomObjectsApi(api_client)
         self._core = k8s.CoreV1Api(api_client)
+        self._leases = k8s.CoordinationV1Api(api_client)
         self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kube")
         self._event_executor = ThreadPoolExecutor(
             event_workers(workers), thread_name_prefix="kube-events"
@@ -294,6 +295,18 @@ class Kube:
             name,
             {"status": dict(status)},
         )
+
+    async def lease_annotations(self, namespace: str, name: str) -> dict[str, str]:
+        """The annotations of a Lease (raises the API server's answer, 404 included)."""
+        found = await self._run(self._leases.read_namespaced_lease, name, namespace)
+        return dict(found.metadata.annotations or {})
+
+    async def annotate_lease(
+        self, namespace: str, name: str, annotations: Mapping[str, str | None]
+    ) -> None:
+        """Merge ``annotations`` into a Lease's (None removes one)."""
+        body = {"metadata": {"annotations": dict(annotations)}}
+        await self._run(self._leases.patch_namespaced_lease, name, namespace, body)
 
     async def drain(self) -> None:
         """Wait for the queued Events to go out (at shutdown, under the caller's timeout)."""

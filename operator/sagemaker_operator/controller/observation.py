@@ -38,6 +38,7 @@ from sagemaker_operator.controller import (
     reconcile,
     state_changes,
     status_writes,
+    window_hints,
 )
 from sagemaker_operator.controller.kube import FAULTS as KUBE_FAULTS
 from sagemaker_operator.controller.kube import fault_text
@@ -65,25 +66,35 @@ DESCRIBE_WEIGHT = 0.4
 SPLIT_AT_JOBS = 2 * PAGE_SIZE  # a listing of this many jobs of ours walks two halves at once
 OVERLAP = datetime.timedelta(seconds=1)
 T = TypeVar("T")
+# A listing's summaries, and the SageMaker error that ended it early (None: it read all).
+Read = tuple[list[Mapping[str, Any]], errors.SageMakerError | None]
 
 
-def halves(
+def middle_of(
     created_after: datetime.datetime, created: list[datetime.datetime]
-) -> list[tuple[datetime.datetime, datetime.datetime | None]]:
-    """The creation-time ranges a listing walks at once: ``(after, before)``, None: now.
+) -> datetime.datetime | None:
+    """Where a listing splits in two walks at once: the median creation time of the jobs
+    listed; None (one walk) under ``SPLIT_AT_JOBS`` of them or when the median is at the
+    window's start.
 
     A walk's pages go one after another (each needs the last one's ``NextToken``), so one
     walk is as slow as SageMaker's answers and this process's event loop: the 10,000-job
     restart read 100 pages in 60 s instead of the budget's 51 while kopf's first pass kept
-    the loop busy. Two halves walked at once keep the List budget the bound. ``created``:
-    the creation times of the jobs listed; split at their median, with a second of overlap
-    (both bounds are strict and times whole seconds at worst); under ``SPLIT_AT_JOBS`` of
-    them, one walk (it is short).
+    the loop busy. Two halves walked at once keep the List budget the bound.
     """
     if len(created) < SPLIT_AT_JOBS:
-        return [(created_after, None)]
+        return None
     middle = sorted(created)[len(created) // 2]
-    if middle - OVERLAP <= created_after:
+    return None if middle - OVERLAP <= created_after else middle
+
+
+def walks(
+    created_after: datetime.datetime, middle: datetime.datetime | None
+) -> list[tuple[datetime.datetime, datetime.datetime | None]]:
+    """The creation-time ranges walked at once: ``(after, before)``, None: now. Split at
+    ``middle`` with a second of overlap (both bounds are strict, times whole seconds at
+    worst)."""
+    if middle is None or middle - OVERLAP <= created_after:
         return [(created_after, None)]
     return [(created_after, middle), (middle - OVERLAP, None)]
 
@@ -166,6 +177,9 @@ class RegionPoller:
         skew: float,
         page_retry_seconds: float = PAGE_RETRY_SECONDS,
         describe_weight: float = DESCRIBE_WEIGHT,
+        head_start: window_hints.Hint | None = None,
+        ready: Callable[[], Awaitable[object]] | None = None,
+        keep: Callable[[window_hints.Hint | None], Awaitable[None]] | None = None,
     ) -> None:
         self.region = client.region
         self._client = client
@@ -177,6 +191,12 @@ class RegionPoller:
         self._skew = datetime.timedelta(seconds=skew)
         self._page_retry_seconds = page_retry_seconds
         self._describe_weight = describe_weight  # a Describe's cost in List pages
+        # The first cycle lists from the last process's window (window_hints) while the
+        # index is read; ``ready`` returns once it is whole; ``keep`` records the window.
+        self._head_start = head_start
+        self._ready = ready
+        self._keep = keep
+        self.window: window_hints.Hint | None = None  # where the last cycle's listing began
         self._covered: set[str] = set()  # resources (uids) a listing window has included
         self._described: dict[str, tuple[Any, ...]] = {}  # summary last applied, per uid
         self._owed: set[str] = set()  # uids shown from a summary, owed a full Describe
@@ -218,6 +238,8 @@ class RegionPoller:
             self.last_progress = time.monotonic()
             # NB: the cycle's own work; paying owed Describes only fills the interval's rest.
             self.finished(self.work_seconds, described)
+            if self._keep is not None:
+                await self._keep(self.window)
             await asyncio.sleep(max(0.0, self._interval - (time.monotonic() - started)))
 
     def finished(self, took: float, described: int) -> None:
@@ -241,6 +263,31 @@ class RegionPoller:
         wrote. Raises on SageMaker errors."""
         started = time.monotonic()
         cycle_start = datetime.datetime.now(datetime.UTC)
+        early = self._begin_head_start()
+        try:
+            return await self._cycle(started, cycle_start, early)
+        finally:
+            if early is not None and not early[1].done():
+                early[1].cancel()  # a page asked is paid; its answer is not needed
+                await asyncio.gather(early[1], return_exceptions=True)
+
+    def _begin_head_start(self) -> tuple[datetime.datetime, asyncio.Task[Read]] | None:
+        """The first cycle's listing from the last process's window, begun before the index
+        is whole: where it begins, and the walk."""
+        hint, self._head_start = self._head_start, None
+        if hint is None:
+            return None
+        read = self._read(walks(hint.created_after, hint.middle), None, full=False)
+        return hint.created_after, asyncio.create_task(read)
+
+    async def _cycle(
+        self,
+        started: float,
+        cycle_start: datetime.datetime,
+        early: tuple[datetime.datetime, asyncio.Task[Read]] | None,
+    ) -> int:
+        if self._ready is not None:
+            await self._ready()
         # NB: by name, a list: two resources can name one job (one of them by a status someone
         # else wrote); each is judged on its own, neither hides the other.
         running: dict[str, list[owned.OwnedJob]] = {}
@@ -251,6 +298,7 @@ class RegionPoller:
         self._report_counts()
         if not running:
             self._last_cycle_start = cycle_start
+            self.window = None
             self.work_seconds = time.monotonic() - started
             return 0
 
@@ -287,33 +335,52 @@ class RegionPoller:
                     if self._last_cycle_start is not None:
                         candidates.append(self._last_cycle_start)
                     modified_after = min(candidates) - self._skew
-                ranges = halves(created_after, [job.created_not_before for job in listed])
-                try:
-                    async for summary in self._list(ranges, modified_after, full=full):
-                        name = summary["TrainingJobName"]
-                        if name in shown:
-                            continue  # in both halves' overlap
-                        shown.add(name)
-                        seen.append(name)
-                        if name not in listed_names:
-                            continue
-                        mark = owned.fingerprint(
-                            summary.get("TrainingJobStatus"),
-                            summary.get("SecondaryStatus"),
-                            owned.parse_time(summary.get("LastModifiedTime")),
-                        )
-                        changed += [
-                            (job, mark, summary)
-                            for job in running[name]
-                            if job.uid not in self._direct
-                            and mark != job.fingerprint
-                            and mark != self._described.get(job.uid)
-                        ]
-                except errors.SageMakerError:
+                created = [job.created_not_before for job in listed]
+                window = window_hints.Hint(created_after, middle_of(created_after, created))
+                if early is None:
+                    summaries, error = await self._read(
+                        walks(window.created_after, window.middle), modified_after, full=full
+                    )
+                else:
+                    # The head start walked from the hint on; the window may begin earlier.
+                    hinted_after, head_start = early
+                    gap: list[tuple[datetime.datetime, datetime.datetime | None]] = (
+                        [(created_after, hinted_after + OVERLAP)]
+                        if created_after < hinted_after
+                        else []
+                    )
+                    (older, gap_error), (newer, error) = await asyncio.gather(
+                        self._read(gap, modified_after, full=full), head_start
+                    )
+                    summaries, error = older + newer, gap_error or error
+                for summary in summaries:
+                    name = summary["TrainingJobName"]
+                    if name in shown:
+                        continue  # in both halves' overlap
+                    shown.add(name)
+                    seen.append(name)
+                    if name not in listed_names:
+                        continue
+                    mark = owned.fingerprint(
+                        summary.get("TrainingJobStatus"),
+                        summary.get("SecondaryStatus"),
+                        owned.parse_time(summary.get("LastModifiedTime")),
+                    )
+                    changed += [
+                        (job, mark, summary)
+                        for job in running[name]
+                        if job.uid not in self._direct
+                        and mark != job.fingerprint
+                        and mark != self._described.get(job.uid)
+                    ]
+                if error is not None:
                     # NB: what the pages read so far found is applied all the same; the window
                     # does not move, so the next cycle lists it again and misses nothing.
                     await self._apply_changes(changed, [])
-                    raise
+                    raise error
+                self.window = window
+            else:
+                self.window = None
 
             gone = [job for job in listed if full and job.job_name not in shown]
             failed = await self._apply_changes(changed, gone + direct)
@@ -334,6 +401,22 @@ class RegionPoller:
         await self._pay_owed(running, self._interval - (time.monotonic() - started))
         return len(changed) + len(gone) + len(direct)
 
+    async def _read(
+        self,
+        ranges: list[tuple[datetime.datetime, datetime.datetime | None]],
+        modified_after: datetime.datetime | None,
+        *,
+        full: bool,
+    ) -> Read:
+        """What :meth:`_list` yields, and the SageMaker error that ended it, if one did."""
+        read: list[Mapping[str, Any]] = []
+        try:
+            async for summary in self._list(ranges, modified_after, full=full):
+                read.append(summary)
+        except errors.SageMakerError as error:
+            return read, error
+        return read, None
+
     async def _list(
         self,
         ranges: list[tuple[datetime.datetime, datetime.datetime | None]],
@@ -342,7 +425,7 @@ class RegionPoller:
         full: bool,
     ) -> Any:
         """The summaries of each creation-time range in turn, the ranges walked at once
-        (:func:`halves`). A range that fails raises once every range has yielded what it read."""
+        (:func:`walks`). A range that fails raises once every range has yielded what it read."""
         parts: list[list[Mapping[str, Any]]] = [[] for _ in ranges]
 
         async def walk(
@@ -604,57 +687,98 @@ class BulkObservation:
 
     async def run(self, runtime: Runtime) -> None:
         """Start a poller for each region as owned jobs appear there, and the events queue's
-        consumers if there is one; runs until cancelled."""
+        consumers if there is one; runs until cancelled.
+
+        Starts before the index is primed: the Regions the last process listed (its listing
+        hints) get their pollers at once, and the rest waits for ``runtime.primed``.
+        """
         settings = runtime.settings
         tasks: list[asyncio.Task[None]] = []
-        evented: str | None = None  # the Region whose events reach the queue
-        if settings.events_queue_url:
-            evented = region_of(settings.events_queue_url) or runtime.default_region
-            queue = EventQueue(
-                settings.events_queue_url,
-                region=runtime.default_region,
-                endpoint_url=settings.events_endpoint_url,
-                executor=ThreadPoolExecutor(settings.events_consumers, thread_name_prefix="sqs"),
-                visibility_seconds=VISIBILITY_SECONDS,
-            )
-            self.consumer = state_changes.QueueConsumer(
-                queue,
-                runtime.owned,
-                functools.partial(self._track, runtime),
-                vouch=runtime.owned.vouch,
-            )
-            tasks += [
-                asyncio.create_task(self.consumer.run_forever(), name=f"events/{i}")
-                for i in range(settings.events_consumers)
-            ]
+        keeper: window_hints.HintKeeper | None = None
+        hints: dict[str, window_hints.Hint] = {}
+        lease = window_hints.lease_of(settings.listing_lease)
+        if lease is not None:
+            keeper = window_hints.HintKeeper(runtime.poll_kube, lease)
+            hints = await keeper.read()
         try:
+            # NB: only Regions SageMaker has, here and below: a status naming another
+            # (written by hand) must not cost a client, a thread pool and a metrics label.
+            for region in sorted(hints.keys() & runtime.regions):
+                logger.info(
+                    "poller %s: listing from the last process's window (created after %s) "
+                    "while the index is read",
+                    region,
+                    hints[region].created_after.isoformat(),
+                )
+                tasks.append(self._start_poller(runtime, region, keeper, hints[region]))
+            await runtime.primed.wait()
+            if settings.events_queue_url:
+                tasks += self._start_consumers(runtime)
             while True:
                 if self.consumer is not None:
                     self.consumer.forget_all_but(runtime.owned.uids())
-                # NB: only Regions SageMaker has: a status naming another (written by hand)
-                # must not cost a client, a thread pool and a metrics label.
                 for region in (runtime.owned.regions() & runtime.regions) - set(self.pollers):
-                    poller = RegionPoller(
-                        runtime.clients.polling(region),
-                        runtime.owned,
-                        functools.partial(self._track, runtime),
-                        # NB: EventBridge rules are per Region: only the queue's Region's
-                        # events arrive, the others' pollers keep polling.
-                        interval=settings.events_sweep_interval_seconds
-                        if region == evented
-                        else settings.poll_interval_seconds,
-                        concurrency=runtime.settings.thread_pool_size,
-                        full_sweep_interval=runtime.settings.full_sweep_interval_seconds,
-                        skew=runtime.settings.clock_skew_seconds,
-                        describe_weight=describe_weight(runtime.settings),
-                    )
-                    self.pollers[region] = poller
-                    tasks.append(asyncio.create_task(poller.run_forever(), name=f"poller/{region}"))
+                    tasks.append(self._start_poller(runtime, region, keeper, None))
                 await asyncio.sleep(settings.poll_interval_seconds)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _evented(runtime: Runtime) -> str | None:
+        """The Region whose events reach the queue, if there is one."""
+        url = runtime.settings.events_queue_url
+        return (region_of(url) or runtime.default_region) if url else None
+
+    def _start_consumers(self, runtime: Runtime) -> list[asyncio.Task[None]]:
+        settings = runtime.settings
+        assert settings.events_queue_url
+        queue = EventQueue(
+            settings.events_queue_url,
+            region=runtime.default_region,
+            endpoint_url=settings.events_endpoint_url,
+            executor=ThreadPoolExecutor(settings.events_consumers, thread_name_prefix="sqs"),
+            visibility_seconds=VISIBILITY_SECONDS,
+        )
+        self.consumer = state_changes.QueueConsumer(
+            queue,
+            runtime.owned,
+            functools.partial(self._track, runtime),
+            vouch=runtime.owned.vouch,
+        )
+        return [
+            asyncio.create_task(self.consumer.run_forever(), name=f"events/{i}")
+            for i in range(settings.events_consumers)
+        ]
+
+    def _start_poller(
+        self,
+        runtime: Runtime,
+        region: str,
+        keeper: window_hints.HintKeeper | None,
+        hint: window_hints.Hint | None,
+    ) -> asyncio.Task[None]:
+        settings = runtime.settings
+        poller = RegionPoller(
+            runtime.clients.polling(region),
+            runtime.owned,
+            functools.partial(self._track, runtime),
+            # NB: EventBridge rules are per Region: only the queue's Region's events
+            # arrive, the others' pollers keep polling.
+            interval=settings.events_sweep_interval_seconds
+            if region == self._evented(runtime)
+            else settings.poll_interval_seconds,
+            concurrency=settings.thread_pool_size,
+            full_sweep_interval=settings.full_sweep_interval_seconds,
+            skew=settings.clock_skew_seconds,
+            describe_weight=describe_weight(settings),
+            head_start=hint,
+            ready=runtime.primed.wait,
+            keep=functools.partial(keeper.keep, region) if keeper is not None else None,
+        )
+        self.pollers[region] = poller
+        return asyncio.create_task(poller.run_forever(), name=f"poller/{region}")
 
     def health(self, limit: float) -> dict[str, float]:
         """Seconds since each poller last finished a cycle; raises if one is older than limit."""

@@ -46,6 +46,7 @@ class Runtime:
     observation: Observation
     owned: owned.OwnedIndex = field(default_factory=owned.OwnedIndex)
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    primed: asyncio.Event = field(default_factory=asyncio.Event)  # the index's first LIST is in
     clients: SageMakerClients = field(init=False)
     default_region: str | None = field(init=False)
     _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
