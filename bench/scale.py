@@ -293,22 +293,26 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         else:
             emulator.start(*past)
         settings = (
-            # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
-            {
-                "operation_rates": ",".join(SETUP_RATES),
-                "calls_per_second": "100",
-                "call_burst": "100",
-            }
-            if cfg.aws_buckets
-            else {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
-            if cfg.faults
-            else {
-                "calls_per_second": str(cfg.calls_per_second),
-                "call_burst": str(cfg.call_burst),
-                # Throttling off: every operation as fast as the overall budget lets it.
-                "operation_rates": ",".join(f"{op}=1000/1000" for op in budget.DEFAULT_RATES),
-            }
-        ) | dict(cfg.extra_settings)
+            (
+                # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
+                {
+                    "operation_rates": ",".join(SETUP_RATES),
+                    "calls_per_second": "100",
+                    "call_burst": "100",
+                }
+                if cfg.aws_buckets
+                else {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
+                if cfg.faults
+                else {
+                    "calls_per_second": str(cfg.calls_per_second),
+                    "call_burst": str(cfg.call_burst),
+                    # Throttling off: every operation as fast as the overall budget lets it.
+                    "operation_rates": ",".join(f"{op}=1000/1000" for op in budget.DEFAULT_RATES),
+                }
+            )
+            | {"listing_lease": stack.listing_lease(plane)}
+            | dict(cfg.extra_settings)
+        )
         operator = stack.Operator(
             cfg.workdir, kubeconfig, NAMESPACE, emulator.url, MODULES[cfg.design], settings
         ).start()

@@ -70,6 +70,20 @@ def operator_kubeconfig(plane: ControlPlane, path: Path) -> Path:
     return plane.service_account_kubeconfig("sagemaker-operator-system", "bench-operator", path)
 
 
+def listing_lease(plane: ControlPlane) -> str:
+    """The Lease the chart would create for the pollers' listing hints (window_hints), as
+    the ``--listing-lease`` setting: a restart lists from it as an installed operator does."""
+    body = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "bench-listing", "namespace": "sagemaker-operator-system"},
+        "spec": {},
+    }
+    plane.kubectl("create", "namespace", "sagemaker-operator-system", check=False)
+    plane.kubectl("apply", "-f", "-", input=json.dumps(body))
+    return "sagemaker-operator-system/bench-listing"
+
+
 def audit_counts(
     path: Path, since: float = 0.0, until: float = float("inf"), *, by_code: bool = False
 ) -> Counter[str]:

@@ -135,7 +135,7 @@ def run_one(n: int, cfg: Config, *, changes: bool) -> dict[str, Any]:
             scale.NAMESPACE,
             emulator.url,
             scale.MODULES["ours"],
-            operator_settings(cfg, emulator.url),
+            operator_settings(cfg, emulator.url) | {"listing_lease": stack.listing_lease(plane)},
         ).start()
         configuration = k8s.Configuration()
         k8s_config.load_kube_config(str(plane.kubeconfig), client_configuration=configuration)
