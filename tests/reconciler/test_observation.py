@@ -643,22 +643,24 @@ HOUR = datetime.timedelta(hours=1)
     [
         (observation.SPLIT_AT_JOBS - 1, HOUR, 1),  # a short walk: one
         (observation.SPLIT_AT_JOBS, HOUR, 2),
-        (observation.SPLIT_AT_JOBS, datetime.timedelta(0), 1),  # all at once: no middle
+        (3 * observation.PAGE_SIZE, HOUR, 3),
+        (10_000, HOUR, observation.MAX_WALKS),
+        (observation.SPLIT_AT_JOBS, datetime.timedelta(0), 1),  # all at once: no split
     ],
 )
-def test_a_long_listing_walks_two_halves_split_at_the_median_with_an_overlap(
+def test_a_long_listing_walks_equal_parts_at_once_with_an_overlap(
     jobs: int, spread: datetime.timedelta, expected: int
 ) -> None:
     created = [T0 + spread * i / jobs for i in range(jobs)]
     after = T0 - datetime.timedelta(seconds=1)
-    ranges = observation.walks(after, observation.middle_of(after, created))
+    ranges = observation.walks(after, observation.splits_of(after, created))
     assert len(ranges) == expected
-    assert ranges[0][0] == T0 - datetime.timedelta(seconds=1)
+    assert ranges[0][0] == after
     assert ranges[-1][1] is None  # up to now
-    if expected == 2:
-        middle = created[jobs // 2]
-        assert ranges[0][1] == middle
-        assert ranges[1][0] == middle - observation.OVERLAP  # strict bounds: nothing between
+    for i in range(1, expected):
+        split = created[jobs * i // expected]
+        assert ranges[i - 1][1] == split
+        assert ranges[i][0] == split - observation.OVERLAP  # strict bounds: nothing between
 
 
 @dataclass
@@ -820,11 +822,11 @@ async def test_a_hint_later_than_the_oldest_running_job_walks_the_gap_too() -> N
     assert made.window == window_hints.Hint(T0 - datetime.timedelta(seconds=1))
 
 
-async def test_a_hint_with_a_middle_walks_its_two_halves_at_once() -> None:
+async def test_a_hint_with_a_split_walks_its_two_parts_at_once() -> None:
     middle = T0 + datetime.timedelta(minutes=10)
     listing = CountedListing([page(), page()])
     made, _, index, primed = head_started(
-        listing, window_hints.Hint(T0 - datetime.timedelta(seconds=1), middle)
+        listing, window_hints.Hint(T0 - datetime.timedelta(seconds=1), (middle,))
     )
     cycle = asyncio.create_task(made.cycle())
     await asyncio.wait_for(asked(listing, 2), 5)
@@ -866,8 +868,9 @@ async def test_a_cycle_records_where_its_listing_began(jobs: int, middle: str | 
         ),
     )
     await made.cycle()
+    split = owned.parse_time(middle)
     assert made.window == window_hints.Hint(
-        T0 - datetime.timedelta(seconds=1), owned.parse_time(middle)
+        T0 - datetime.timedelta(seconds=1), (split,) if split else ()
     )
 
 

@@ -21,7 +21,14 @@ T0 = datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
 LEASE = ("ops", "listing")
 
 
-@pytest.mark.parametrize("hint", [Hint(T0), Hint(T0, T0 + datetime.timedelta(minutes=5))])
+@pytest.mark.parametrize(
+    "hint",
+    [
+        Hint(T0),
+        Hint(T0, (T0 + datetime.timedelta(minutes=5),)),
+        Hint(T0, tuple(T0 + datetime.timedelta(minutes=m) for m in (5, 10, 15))),
+    ],
+)
 def test_a_hint_reads_back_as_written(hint: Hint) -> None:
     assert window_hints.decode(window_hints.encode(hint)) == hint
 
@@ -36,7 +43,8 @@ def test_a_hint_reads_back_as_written(hint: Hint) -> None:
         '{"createdAfter": 5}',
         '{"createdAfter": "yesterday"}',
         '{"createdAfter": "2026-12-01T10:00:00"}',  # no zone: not a time to list from
-        '{"createdAfter": "2026-12-01T10:00:00+00:00", "middle": "later"}',
+        '{"createdAfter": "2026-12-01T10:00:00+00:00", "splits": "later"}',
+        '{"createdAfter": "2026-12-01T10:00:00+00:00", "splits": ["2026-12-01T10:00:00"]}',
     ],
 )
 def test_anything_else_in_the_lease_is_no_hint(text: str) -> None:

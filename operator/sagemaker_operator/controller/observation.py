@@ -63,40 +63,54 @@ IN_FLIGHT = frozenset({"InProgress", "Stopping"})  # a summary tells enough of t
 # A Describe's cost in List pages: the default rates (ListTrainingJobs 2/s, DescribeTrainingJob
 # 10/s of which observation has half) make one page worth 2.5 Describes.
 DESCRIBE_WEIGHT = 0.4
-SPLIT_AT_JOBS = 2 * PAGE_SIZE  # a listing of this many jobs of ours walks two halves at once
+SPLIT_AT_JOBS = 2 * PAGE_SIZE  # a listing of this many jobs of ours walks in parts at once
+MAX_WALKS = 4  # ... in at most this many parts
 OVERLAP = datetime.timedelta(seconds=1)
 T = TypeVar("T")
 # A listing's summaries, and the SageMaker error that ended it early (None: it read all).
 Read = tuple[list[Mapping[str, Any]], errors.SageMakerError | None]
 
 
-def middle_of(
-    created_after: datetime.datetime, created: list[datetime.datetime]
-) -> datetime.datetime | None:
-    """Where a listing splits in two walks at once: the median creation time of the jobs
-    listed; None (one walk) under ``SPLIT_AT_JOBS`` of them or when the median is at the
-    window's start.
+def walk_count(jobs: int) -> int:
+    """How many creation-time ranges a listing of ``jobs`` of ours walks at once.
 
     A walk's pages go one after another (each needs the last one's ``NextToken``), so one
     walk is as slow as SageMaker's answers and this process's event loop: the 10,000-job
     restart read 100 pages in 60 s instead of the budget's 51 while kopf's first pass kept
-    the loop busy. Two halves walked at once keep the List budget the bound.
+    the loop busy, and with two walks still in 55 s. Walks at once keep the List budget the
+    bound while a page's round trip takes up to that many tokens' time; each costs at most
+    one partial page more. Under ``SPLIT_AT_JOBS`` jobs, one walk (it is short).
     """
-    if len(created) < SPLIT_AT_JOBS:
-        return None
-    middle = sorted(created)[len(created) // 2]
-    return None if middle - OVERLAP <= created_after else middle
+    if jobs < SPLIT_AT_JOBS:
+        return 1
+    return min(MAX_WALKS, jobs // PAGE_SIZE)
+
+
+def splits_of(
+    created_after: datetime.datetime, created: list[datetime.datetime]
+) -> tuple[datetime.datetime, ...]:
+    """Where a listing splits into :func:`walk_count` walks: the creation times that divide
+    the jobs listed into equal parts (none: one walk)."""
+    count = walk_count(len(created))
+    ordered = sorted(created)
+    return tuple(ordered[len(ordered) * i // count] for i in range(1, count))
 
 
 def walks(
-    created_after: datetime.datetime, middle: datetime.datetime | None
+    created_after: datetime.datetime, splits: tuple[datetime.datetime, ...]
 ) -> list[tuple[datetime.datetime, datetime.datetime | None]]:
-    """The creation-time ranges walked at once: ``(after, before)``, None: now. Split at
-    ``middle`` with a second of overlap (both bounds are strict, times whole seconds at
-    worst)."""
-    if middle is None or middle - OVERLAP <= created_after:
-        return [(created_after, None)]
-    return [(created_after, middle), (middle - OVERLAP, None)]
+    """The creation-time ranges walked at once: ``(after, before)``, None: now. Split at each
+    of ``splits`` with a second of overlap (both bounds are strict, times whole seconds at
+    worst); a split too close to its range's start is dropped."""
+    ranges: list[tuple[datetime.datetime, datetime.datetime | None]] = []
+    lower = created_after
+    for split in splits:
+        if split - OVERLAP <= lower:
+            continue
+        ranges.append((lower, split))
+        lower = split - OVERLAP
+    ranges.append((lower, None))
+    return ranges
 
 
 def split(listed: list[owned.OwnedJob], seen: list[str], describe_weight: float) -> set[str]:
@@ -277,7 +291,7 @@ class RegionPoller:
         hint, self._head_start = self._head_start, None
         if hint is None:
             return None
-        read = self._read(walks(hint.created_after, hint.middle), None, full=False)
+        read = self._read(walks(hint.created_after, hint.splits), None, full=False)
         return hint.created_after, asyncio.create_task(read)
 
     async def _cycle(
@@ -336,10 +350,10 @@ class RegionPoller:
                         candidates.append(self._last_cycle_start)
                     modified_after = min(candidates) - self._skew
                 created = [job.created_not_before for job in listed]
-                window = window_hints.Hint(created_after, middle_of(created_after, created))
+                window = window_hints.Hint(created_after, splits_of(created_after, created))
                 if early is None:
                     summaries, error = await self._read(
-                        walks(window.created_after, window.middle), modified_after, full=full
+                        walks(window.created_after, window.splits), modified_after, full=full
                     )
                 else:
                     # The head start walked from the hint on; the window may begin earlier.

@@ -5,7 +5,7 @@ of the oldest running job it owns (the window's lower bound: docs/emulator.md). 
 that tells it is filled by one LIST of every resource, and at 10,000 resources the first
 ``ListTrainingJobs`` page waited about 3 s for it, then 50 s of pages at 2/s (issue 15's
 restart: 60-61 s against 60). So each poller keeps its window's start, and where it splits
-the walk in two, in an annotation of a Lease the chart creates beside the operator, and the
+the walk in parts, in an annotation of a Lease the chart creates beside the operator, and the
 next process starts walking from there while the index is read.
 
 A hint is a head start, never trusted: once the index is whole, the first cycle also walks
@@ -38,18 +38,18 @@ WRITE_EVERY_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Hint:
-    """A listing window's lower bound (``CreationTimeAfter``) and the creation time it was
-    split at for two walks at once (None: one walk)."""
+    """A listing window's lower bound (``CreationTimeAfter``) and the creation times it was
+    split at for walks at once (none: one walk)."""
 
     created_after: datetime.datetime
-    middle: datetime.datetime | None = None
+    splits: tuple[datetime.datetime, ...] = ()
 
 
 def encode(hint: Hint) -> str:
     return json.dumps(
         {
             "createdAfter": hint.created_after.isoformat(),
-            "middle": hint.middle.isoformat() if hint.middle else None,
+            "splits": [split.isoformat() for split in hint.splits],
         }
     )
 
@@ -59,10 +59,10 @@ def decode(text: str) -> Hint | None:
     try:
         found = json.loads(text)
         after = _moment(found["createdAfter"])
-        middle = _moment(found["middle"]) if found.get("middle") else None
+        splits = tuple(_moment(split) for split in found.get("splits", []))
     except (ValueError, TypeError, KeyError, AttributeError):
         return None
-    return Hint(after, middle)
+    return Hint(after, splits)
 
 
 def _moment(text: str) -> datetime.datetime:
