@@ -20,6 +20,7 @@ class TrackRow:
     events: list[tuple[str, str]]
     status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
     owned_by_it: bool = True
+    unchanged: bool = False  # the status as it was, to the letter
 
 
 def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
@@ -191,6 +192,37 @@ ROWS = [
         },
     ),
     TrackRow(
+        "a description older than the change the status shows changes nothing",
+        described("InProgress", "Downloading", LastModifiedTime="2026-12-01T11:00:00.500Z"),
+        {"secondaryStatus": "Training", "lastModifiedTime": "2026-12-01T11:00:03.793Z"},
+        [],
+        status={**RUNNING, "lastModifiedTime": "2026-12-01T11:00:03.793Z"},
+        unchanged=True,
+    ),
+    TrackRow(
+        "a description of the moment the status shows (a summary's) is written, in full",
+        described(
+            "InProgress",
+            "Training",
+            LastModifiedTime="2026-12-01T11:00:03.793Z",
+            TrainingStartTime="2026-12-01T11:00:03.793Z",
+        ),
+        {"secondaryStatus": "Training", "trainingStartTime": "2026-12-01T11:00:03.793Z"},
+        [],
+        status={**RUNNING, "lastModifiedTime": "2026-12-01T11:00:03.793Z"},
+    ),
+    TrackRow(
+        "a newer description is written over an older status",
+        described("InProgress", "Training", LastModifiedTime="2026-12-01T11:00:03.793Z"),
+        {"secondaryStatus": "Training"},
+        [("Normal", "SecondaryStatus")],
+        status={
+            **RUNNING,
+            "secondaryStatus": "Downloading",
+            "lastModifiedTime": "2026-12-01T11:00:00.5Z",
+        },
+    ),
+    TrackRow(
         "a status SageMaker may add later reads as in progress",
         described("Paused", "Training"),
         {"phase": "InProgress", "trainingJobStatus": "Paused"},
@@ -207,7 +239,9 @@ def test_track(row: TrackRow) -> None:
     assert {key: got.get(key) for key in row.expect} == dict(row.expect)
     assert [(type_, reason) for type_, reason, _ in outcome.events] == row.events
     assert outcome.release is False
-    if row.description is not None and row.owned_by_it:
+    if row.unchanged:
+        assert outcome.status == row.status
+    elif row.description is not None and row.owned_by_it:
         assert got["trainingJobArn"] == ARN
         assert got["region"] == REGION
         assert got["logsUrl"].endswith(f"logStreamNameFilter$3D{JOB}")

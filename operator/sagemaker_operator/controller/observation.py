@@ -335,7 +335,7 @@ class RegionPoller:
         )
         try:
             seen: list[str] = []  # every job the listing showed, in creation order
-            shown: set[str] = set()  # the same, to tell a job in both halves' overlap
+            shown: set[str] = set()  # the same, to tell a job in two parts' overlap
             changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
             if listed:
                 # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
@@ -370,7 +370,7 @@ class RegionPoller:
                 for summary in summaries:
                     name = summary["TrainingJobName"]
                     if name in shown:
-                        continue  # in both halves' overlap
+                        continue  # in two parts' overlap
                     shown.add(name)
                     seen.append(name)
                     if name not in listed_names:
