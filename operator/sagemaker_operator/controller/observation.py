@@ -422,24 +422,9 @@ class RegionPoller:
         *,
         full: bool,
     ) -> Read:
-        """What :meth:`_list` yields, and the SageMaker error that ended it, if one did."""
-        read: list[Mapping[str, Any]] = []
-        try:
-            async for summary in self._list(ranges, modified_after, full=full):
-                read.append(summary)
-        except errors.SageMakerError as error:
-            return read, error
-        return read, None
-
-    async def _list(
-        self,
-        ranges: list[tuple[datetime.datetime, datetime.datetime | None]],
-        modified_after: datetime.datetime | None,
-        *,
-        full: bool,
-    ) -> Any:
         """The summaries of each creation-time range in turn, the ranges walked at once
-        (:func:`walks`). A range that fails raises once every range has yielded what it read."""
+        (:func:`walks`), and the SageMaker error that ended one early (what every range read
+        is kept); any other error is raised."""
         parts: list[list[Mapping[str, Any]]] = [[] for _ in ranges]
 
         async def walk(
@@ -454,12 +439,13 @@ class RegionPoller:
             *(walk(part, *bounds) for part, bounds in zip(parts, ranges, strict=True)),
             return_exceptions=True,
         )
-        for part in parts:
-            for summary in part:
-                yield summary
+        read = [summary for part in parts for summary in part]
         for outcome in outcomes:
+            if isinstance(outcome, errors.SageMakerError):
+                return read, outcome
             if isinstance(outcome, BaseException):
                 raise outcome
+        return read, None
 
     async def _walk(
         self,
