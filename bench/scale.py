@@ -103,6 +103,11 @@ FAULT_CREATE_RATE = "20/20"
 SETUP_RATES = ("CreateTrainingJob=20/20", "DescribeTrainingJob=50/100")
 
 
+def fault_rates(cfg: RunConfig) -> tuple[str, ...]:
+    """The buckets a fault run raises above AWS's, in the emulator and the operator alike."""
+    return SETUP_RATES if cfg.aws_buckets else (f"CreateTrainingJob={FAULT_CREATE_RATE}",)
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -286,33 +291,35 @@ def run_one(cfg: RunConfig) -> dict[str, Any]:
         paced = cfg.faults or cfg.aws_buckets
         emulator = stack.Emulator(cfg.workdir, cfg.time_scale, throttle=paced)
         past = (f"--history={cfg.history}",) if cfg.history else ()
-        if cfg.aws_buckets:
-            emulator.start(*(f"--rate={rate}" for rate in SETUP_RATES), *past)
-        elif cfg.faults:
+        if cfg.faults:
             # AWS-like buckets (ListTrainingJobs 2/s...) and, on top, 20 % random throttling,
             # 5 % 5xx and 200 ms per call; only CreateTrainingJob is raised (in the emulator
-            # and in the operator alike) so that N jobs exist in minutes, not N/2 seconds.
+            # and in the operator alike) so that N jobs exist in minutes, not N/2 seconds,
+            # and with --aws-buckets too, the setup's Describe as well (N = 10,000: four
+            # Describes a job at 10/s would be over an hour).
             emulator.start(
                 "--throttle-fraction=0.2",
                 "--error-fraction=0.05",
                 "--latency-ms=200",
                 "--seed=6",
-                f"--rate=CreateTrainingJob={FAULT_CREATE_RATE}",
+                *(f"--rate={rate}" for rate in fault_rates(cfg)),
                 *past,
             )
+        elif cfg.aws_buckets:
+            emulator.start(*(f"--rate={rate}" for rate in SETUP_RATES), *past)
         else:
             emulator.start(*past)
         settings = (
             (
                 # The shipped per-operation defaults (docs/reconciling.md), poll every 10 s.
-                {
+                {"operation_rates": ",".join(fault_rates(cfg))}
+                if cfg.faults and not cfg.aws_buckets
+                else {
                     "operation_rates": ",".join(SETUP_RATES),
                     "calls_per_second": "100",
                     "call_burst": "100",
                 }
                 if cfg.aws_buckets
-                else {"operation_rates": f"CreateTrainingJob={FAULT_CREATE_RATE}"}
-                if cfg.faults
                 else {
                     "calls_per_second": str(cfg.calls_per_second),
                     "call_burst": str(cfg.call_burst),
@@ -577,7 +584,8 @@ def main() -> None:
     parser.add_argument(
         "--aws-buckets",
         action="store_true",
-        help="AWS-like per-operation buckets (emulator) and budgets (operator), no other fault",
+        help="AWS-like per-operation buckets (emulator) and budgets (operator), Create and "
+        "Describe raised for setup; with --faults, the faults on top",
     )
     parser.add_argument("--time-scale", type=float, default=0.1)
     parser.add_argument(
