@@ -1,19 +1,21 @@
-"""The operator's own status writes, against the real API server."""
+"""The operator's own status writes, against the real API server (restarted in one test)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
-from collections.abc import AsyncIterator, Mapping
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
 
 from sagemaker_operator import names
-from sagemaker_operator.controller.kube import Kube, load_api_client
+from sagemaker_operator.controller.kube import Kube, load_api_client, until_answered
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.resource import conditions
-from tests.controller.helpers import apply, events, get, manifest
+from tests.controller.helpers import apply, events, eventually, get, manifest
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
 
@@ -128,3 +130,33 @@ async def test_an_event_waits_for_the_status_patches_on_their_way(
     await asyncio.wait_for(event, 30)
     posted = [e for e in events(control_plane, namespace, "burst") if e[1] == "Stopping"]
     assert posted == [("Normal", "Stopping", "held back")]
+
+
+async def test_a_status_write_waits_out_an_api_server_restart(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    """The write of a decision already paid for in SageMaker calls lands once the API server
+    is back, without kopf's backoff (handlers._write); the restart is the real one."""
+    apply(control_plane, namespace, manifest("outage"))
+    restart = threading.Thread(target=control_plane.restart_apiserver, kwargs={"down_seconds": 3})
+    restart.start()
+    try:
+        # The write must meet the outage: start it once the port refuses connections.
+        await asyncio.to_thread(eventually, refused(control_plane.server), 60.0, 0.05)
+        await until_answered(lambda: kube.patch_status(namespace, "outage", {"phase": "InProgress"}))
+    finally:
+        await asyncio.to_thread(restart.join)
+    assert get(control_plane, namespace, "outage")["status"]["phase"] == "InProgress"
+
+
+def refused(server: str) -> Callable[[], bool]:
+    address = urllib.parse.urlsplit(server)
+
+    def check() -> bool:
+        try:
+            socket.create_connection((address.hostname, address.port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        return False
+
+    return check

@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from sagemaker_operator import metrics, names
 from sagemaker_operator.controller import observation, owned, policies, reconcile, status_writes
 from sagemaker_operator.controller.kube import FAULTS as KUBE_FAULTS
-from sagemaker_operator.controller.kube import fault_text
+from sagemaker_operator.controller.kube import fault_text, until_answered
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.controller.runtime import Runtime
 from sagemaker_operator.resource import conditions
@@ -130,8 +130,14 @@ async def _write(
     unless_terminal: bool = False,
 ) -> None:
     try:
-        await status_writes.write_first(
-            runtime.kube, resource.namespace, resource.name, status, unless_terminal=unless_terminal
+        await until_answered(
+            lambda: status_writes.write_first(
+                runtime.kube,
+                resource.namespace,
+                resource.name,
+                status,
+                unless_terminal=unless_terminal,
+            )
         )
     except KUBE_FAULTS as error:
         cap = runtime.settings.retry_max_delay_seconds

@@ -19,9 +19,11 @@ import contextlib
 import datetime
 import functools
 import logging
-from collections.abc import Callable, Mapping
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
@@ -32,6 +34,7 @@ from sagemaker_operator import names
 
 logger = logging.getLogger(__name__)
 EventType = Literal["Normal", "Warning"]
+T = TypeVar("T")
 CONFLICT_RETRIES = 5
 # An Event waits for the status patches on their way at most this long: they are advice, but
 # a stream of changes that never drains must not hold them back for ever.
@@ -41,6 +44,46 @@ EVENTS_WAIT_SECONDS = 30.0
 # The API server's faults: an answer (ApiException), or none (restarting, unreachable: the
 # client's urllib3 errors).
 FAULTS = (ApiException, HTTPError)
+
+
+# A decision already paid for in SageMaker calls (a job created, a stop sent) is written as
+# soon as the API server answers again, not decided again after kopf's backoff: through an
+# API-server restart, the handler's backoff had grown with every throttle it had met before,
+# and jobs created in the outage showed two minutes after it (docs/performance.md).
+ANSWER_PATIENCE_SECONDS = 120.0
+ANSWER_PAUSE_SECONDS = (0.5, 4.0)  # the first pause, and the cap of its doubling
+# Answers that only say "not yet": a restarted API server answers 503 "the request has been
+# made before all known HTTP paths have been installed" for its first seconds; 429 is its
+# priority and fairness shedding load.
+NOT_YET = frozenset({429, 503})
+
+
+async def until_answered(
+    call: Callable[[], Awaitable[T]],
+    *,
+    patience: float = ANSWER_PATIENCE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
+    """``call()``, again while the API server gives no answer (down, restarting) or answers
+    only "not yet" (``NOT_YET``), for up to ``patience`` seconds, with jittered pauses
+    doubling to a few seconds: the API server is back within a pause, and a refused
+    connection costs it nothing. Any other answer, even an error, ends the wait (the caller
+    knows what to do with a 409); so does the patience's end."""
+    first, cap = ANSWER_PAUSE_SECONDS
+    deadline = clock() + patience
+    pause = first
+    while True:
+        try:
+            return await call()
+        except FAULTS as error:
+            if isinstance(error, ApiException) and error.status not in NOT_YET:
+                raise
+            wait = random.uniform(pause / 2, pause)
+            if clock() + wait > deadline:
+                raise
+            await sleep(wait)
+            pause = min(cap, pause * 2)
 
 
 def fault_text(error: BaseException) -> str:
