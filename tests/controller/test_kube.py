@@ -143,7 +143,8 @@ async def test_a_status_write_waits_out_an_api_server_restart(
     try:
         # The write must meet the outage: start it once the port refuses connections.
         await asyncio.to_thread(eventually, refused(control_plane.server), 60.0, 0.05)
-        await until_answered(lambda: kube.patch_status(namespace, "outage", {"phase": "InProgress"}))
+        written = {"phase": "InProgress"}
+        await until_answered(lambda: kube.patch_status(namespace, "outage", written))
     finally:
         await asyncio.to_thread(restart.join)
     assert get(control_plane, namespace, "outage")["status"]["phase"] == "InProgress"

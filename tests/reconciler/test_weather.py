@@ -116,9 +116,10 @@ async def test_an_answer_ends_the_wait_even_an_error() -> None:
     assert (call.calls["n"], len(clock.pauses)) == (2, 1)
 
 
-@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("status", [403, 429, 503])
 async def test_a_not_yet_answer_is_waited_out_too(status: int) -> None:
-    """A restarted API server answers 503 for its first seconds (found against the real one)."""
+    """A restarted API server answers 503 for its first seconds (found against the real one)
+    and 403 until its RBAC caches know the ServiceAccount (found by the fault run)."""
     clock = Clock()
     calls = {"n": 0}
 

@@ -53,9 +53,12 @@ FAULTS = (ApiException, HTTPError)
 ANSWER_PATIENCE_SECONDS = 120.0
 ANSWER_PAUSE_SECONDS = (0.5, 4.0)  # the first pause, and the cap of its doubling
 # Answers that only say "not yet": a restarted API server answers 503 "the request has been
-# made before all known HTTP paths have been installed" for its first seconds; 429 is its
-# priority and fairness shedding load.
-NOT_YET = frozenset({429, 503})
+# made before all known HTTP paths have been installed" for its first seconds, and 403 to a
+# ServiceAccount its RBAC caches do not know yet (the fault run: a create's status write
+# refused so went back to kopf and showed two minutes later); 429 is its priority and
+# fairness shedding load. A 403 that lasts (RBAC really missing) costs the patience, then
+# goes to kopf's retries as before.
+NOT_YET = frozenset({403, 429, 503})
 
 
 async def until_answered(
