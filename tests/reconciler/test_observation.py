@@ -615,6 +615,35 @@ async def test_debts_are_paid_while_the_listing_waits_on_its_pages() -> None:
     assert listing.calls == [("describe", "a"), ("list", "")]
 
 
+async def test_a_change_is_written_as_soon_as_its_page_is_read() -> None:
+    """At 1,000 running jobs a listing is 10 pages under a 2/s budget (at 10,000, 100): a
+    change on the first page must not wait for the last to be read."""
+    first_written = asyncio.Event()
+
+    class Applying(Applied):
+        async def __call__(self, job: owned.OwnedJob, description: Any) -> None:
+            await super().__call__(job, description)
+            first_written.set()
+
+    class SlowListing(FakeListing):
+        async def list_page(self, **params: Any) -> Mapping[str, Any]:
+            if params.get("NextToken"):
+                await first_written.wait()  # page 2 comes only once page 1's change is shown
+            return await super().list_page(**params)
+
+    listing = SlowListing(
+        [page(summary("a", "Downloading", 5), token="p2"), page(summary("b", "Training", 6))],
+        # the Describes the summaries leave owed, paid beside the listing
+        {"a": [described("a", "Downloading")], "b": [described("b", "Training")]},
+    )
+    made, _ = poller(listing, job("ua", "a", "Starting"), job("ub", "b", "Starting"))
+    applied = Applying()
+    made._apply = applied
+    assert await asyncio.wait_for(made.cycle(), timeout=5) == 2
+    assert applied.seen[0] == ("ua", "Downloading")
+    assert ("ub", "Training") in applied.seen
+
+
 async def test_a_describe_started_before_the_deadline_is_not_abandoned() -> None:
     """Cancelled on the wire, a Describe is still answered (and counted) by SageMaker: the job,
     still owed, would cost a second one next cycle."""

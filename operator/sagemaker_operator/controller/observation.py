@@ -24,7 +24,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -176,6 +176,28 @@ def is_weather(error: Exception) -> bool:
     if isinstance(error, ApiException):
         return error.status in (409, 429)
     return isinstance(error, errors.ThrottlingError)
+
+
+class Changes:
+    """One cycle's changes on their way: at most ``concurrency`` described or written at
+    once, and the uids of those that failed."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.gate = asyncio.Semaphore(concurrency)
+        self.failed: dict[str, Exception] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self, change: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(change))
+
+    async def drain(self) -> None:
+        """Every change started so far, to its end (an unexpected error is raised)."""
+        for outcome in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
 
 class RegionPoller:
@@ -333,10 +355,32 @@ class RegionPoller:
         paying = asyncio.create_task(
             self._pay_owed(running, max(self._interval, self.work_seconds))
         )
+        changes = Changes(self._concurrency)
+        judged: set[str] = set()
+
+        def judge(summary: Mapping[str, Any]) -> None:
+            """Start applying what a summary shows changed, as soon as its page is read: a
+            change on the first of a listing's 100 pages is not held until the last is in."""
+            name = summary["TrainingJobName"]
+            if name in judged or name not in listed_names:
+                return  # NB: a job in two parts' overlap is judged once
+            judged.add(name)
+            mark = owned.fingerprint(
+                summary.get("TrainingJobStatus"),
+                summary.get("SecondaryStatus"),
+                owned.parse_time(summary.get("LastModifiedTime")),
+            )
+            for job in running[name]:
+                if (
+                    job.uid not in self._direct
+                    and mark != job.fingerprint
+                    and mark != self._described.get(job.uid)
+                ):
+                    changes.start(self._change(job, mark, summary, changes))
+
         try:
             seen: list[str] = []  # every job the listing showed, in creation order
             shown: set[str] = set()  # the same, to tell a job in two parts' overlap
-            changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]] = []
             if listed:
                 # Only the creation window bounds what SageMaker reads (docs/emulator.md): from
                 # the oldest listed job on, never the account's past.
@@ -353,7 +397,10 @@ class RegionPoller:
                 window = window_hints.Hint(created_after, splits_of(created_after, created))
                 if early is None:
                     summaries, error = await self._read(
-                        walks(window.created_after, window.splits), modified_after, full=full
+                        walks(window.created_after, window.splits),
+                        modified_after,
+                        full=full,
+                        each=judge,
                     )
                 else:
                     # The head start walked from the hint on; the window may begin earlier.
@@ -364,7 +411,7 @@ class RegionPoller:
                         else []
                     )
                     (older, gap_error), (newer, error) = await asyncio.gather(
-                        self._read(gap, modified_after, full=full), head_start
+                        self._read(gap, modified_after, full=full, each=judge), head_start
                     )
                     summaries, error = older + newer, gap_error or error
                 for summary in summaries:
@@ -373,31 +420,20 @@ class RegionPoller:
                         continue  # in two parts' overlap
                     shown.add(name)
                     seen.append(name)
-                    if name not in listed_names:
-                        continue
-                    mark = owned.fingerprint(
-                        summary.get("TrainingJobStatus"),
-                        summary.get("SecondaryStatus"),
-                        owned.parse_time(summary.get("LastModifiedTime")),
-                    )
-                    changed += [
-                        (job, mark, summary)
-                        for job in running[name]
-                        if job.uid not in self._direct
-                        and mark != job.fingerprint
-                        and mark != self._described.get(job.uid)
-                    ]
+                    judge(summary)  # the head start's, read before the index was whole
                 if error is not None:
                     # NB: what the pages read so far found is applied all the same; the window
                     # does not move, so the next cycle lists it again and misses nothing.
-                    await self._apply_changes(changed, [])
+                    await self._settle(changes)
                     raise error
                 self.window = window
             else:
                 self.window = None
 
             gone = [job for job in listed if full and job.job_name not in shown]
-            failed = await self._apply_changes(changed, gone + direct)
+            for job in gone + direct:
+                changes.start(self._describe_one(job, None, changes))
+            failed = await self._settle(changes)
             self._covered.update(job.uid for job in uncovered)
             # A job whose Describe failed stays uncovered: the next window reaches back to it.
             self._covered.difference_update(failed)
@@ -409,11 +445,12 @@ class RegionPoller:
             # NB: the cycle's own work; paying debts only fills the interval (or the listing).
             self.work_seconds = time.monotonic() - started
         finally:
+            await changes.drain()  # started calls are paid; their writes land
             if not paying.done():
                 await asyncio.wait([paying])  # bounded by its deadline (and calls started)
         # What is left of the interval settles the debts this cycle's summaries made.
         await self._pay_owed(running, self._interval - (time.monotonic() - started))
-        return len(changed) + len(gone) + len(direct)
+        return len(changes)
 
     async def _read(
         self,
@@ -421,10 +458,12 @@ class RegionPoller:
         modified_after: datetime.datetime | None,
         *,
         full: bool,
+        each: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> Read:
         """The summaries of each creation-time range in turn, the ranges walked at once
         (:func:`walks`), and the SageMaker error that ended one early (what every range read
-        is kept); any other error is raised."""
+        is kept); any other error is raised. ``each`` is told every summary as its page
+        arrives."""
         parts: list[list[Mapping[str, Any]]] = [[] for _ in ranges]
 
         async def walk(
@@ -434,6 +473,8 @@ class RegionPoller:
         ) -> None:
             async for summary in self._walk(after, before, modified_after, full=full):
                 part.append(summary)
+                if each is not None:
+                    each(summary)
 
         outcomes = await asyncio.gather(
             *(walk(part, *bounds) for part, bounds in zip(parts, ranges, strict=True)),
@@ -487,53 +528,50 @@ class RegionPoller:
     def _count_throttle(self) -> None:
         self.throttled += 1
 
-    async def _apply_changes(
+    async def _change(
         self,
-        changed: list[tuple[owned.OwnedJob, tuple[Any, ...], Mapping[str, Any]]],
-        to_describe: list[owned.OwnedJob],
-    ) -> set[str]:
-        """Apply what changed; return the uids whose Describe or status write failed.
-
-        A job still in progress is shown from its summary at once (status, secondary status,
-        times: what a person or a workflow waits on) and owes a full Describe, paid as the
-        budget allows. A job that ended is described before anything is written: its
-        outputs (model artifacts, metrics, failure reason) must be there when its phase
-        says it ended. One failed call costs only its job, retried next cycle; only when
-        every one fails (SageMaker down or throttling everything) does the cycle fail.
-        """
-        gate = asyncio.Semaphore(self._concurrency)
-        failed: dict[str, Exception] = {}
-
-        async def show(job: owned.OwnedJob, mark: tuple[Any, ...], summary: Any) -> None:
-            async with gate:
-                if self._shows(job, mark):
-                    self._described[job.uid] = mark
-                    return
-                try:
-                    await self._apply(job, summary)
-                except Exception as error:  # e.g. the API server's 429: this job, next cycle
-                    failed[job.uid] = error
-                    return
+        job: owned.OwnedJob,
+        mark: tuple[Any, ...],
+        summary: Mapping[str, Any],
+        changes: Changes,
+    ) -> None:
+        """Apply one listed change. A job still in progress is shown from its summary at once
+        (status, secondary status, times: what a person or a workflow waits on) and owes a
+        full Describe, paid as the budget allows. A job that ended is described before
+        anything is written: its outputs (model artifacts, metrics, failure reason) must be
+        there when its phase says it ended."""
+        if summary.get("TrainingJobStatus") not in IN_FLIGHT:
+            await self._describe_one(job, mark, changes)
+            return
+        async with changes.gate:
+            if self._shows(job, mark):
                 self._described[job.uid] = mark
-                self._owed.add(job.uid)
+                return
+            try:
+                await self._apply(job, summary)
+            except Exception as error:  # e.g. the API server's 429: this job, next cycle
+                changes.failed[job.uid] = error
+                return
+            self._described[job.uid] = mark
+            self._owed.add(job.uid)
 
-        async def describe(job: owned.OwnedJob, mark: tuple[Any, ...] | None = None) -> None:
-            async with gate:
-                if mark is not None and self._shows(job, mark):
-                    self._described[job.uid] = mark
-                    return
-                error = await self._describe_and_apply(job)
-                if error is not None:
-                    failed[job.uid] = error
+    async def _describe_one(
+        self, job: owned.OwnedJob, mark: tuple[Any, ...] | None, changes: Changes
+    ) -> None:
+        async with changes.gate:
+            if mark is not None and self._shows(job, mark):
+                self._described[job.uid] = mark
+                return
+            error = await self._describe_and_apply(job)
+            if error is not None:
+                changes.failed[job.uid] = error
 
-        summarized = [(j, m, s) for j, m, s in changed if s.get("TrainingJobStatus") in IN_FLIGHT]
-        ended = [(j, m) for j, m, s in changed if s.get("TrainingJobStatus") not in IN_FLIGHT]
-        await asyncio.gather(
-            *(show(job, mark, summary) for job, mark, summary in summarized),
-            *(describe(job, mark) for job, mark in ended),
-            *(describe(job) for job in to_describe),
-        )
-        attempted = len(changed) + len(to_describe)
+    async def _settle(self, changes: Changes) -> set[str]:
+        """Wait for the cycle's changes; return the uids whose Describe or status write
+        failed. One failed call costs only its job, retried next cycle; only when every one
+        fails (SageMaker down or throttling everything) does the cycle fail."""
+        await changes.drain()
+        failed, attempted = changes.failed, len(changes)
         if failed and len(failed) == attempted:
             raise next(iter(failed.values()))
         if failed:
