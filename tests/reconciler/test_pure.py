@@ -184,3 +184,37 @@ def test_the_index_shows_its_own_write_until_the_watch_moves_past_it() -> None:
     assert shown() == ("12", "Stopped")
     index.wrote(before, answer("13", "Stopping"))  # based on a version the watch has passed
     assert shown() == ("12", "Stopped")
+
+
+def test_the_index_knows_a_new_job_from_the_handlers_write_before_the_watch_shows_it() -> None:
+    """In the creation burst at N = 10,000 the watch ran minutes behind the handlers: the
+    pollers must not wait for it to learn the jobs they are to look for."""
+
+    def record(version: str, secondary: str) -> owned.OwnedJob:
+        status = {
+            "trainingJobName": "job-1",
+            "region": "us-east-1",
+            "trainingJobArn": "arn-1",
+            "secondaryStatus": secondary,
+        }
+        meta = {"creationTimestamp": "2026-11-29T10:00:00Z", "resourceVersion": version}
+        found = owned.record_of(namespace="ns", name="a", uid="a", meta=meta, status=status)
+        assert found is not None
+        return found
+
+    index = owned.OwnedIndex()
+    index.put("a", None)  # the watch: the resource, no job yet
+    index.created(record("12", "Starting"))  # the create handler's write answered
+    assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]
+    index.put("a", None)  # the watch, late: versions from before the job
+    assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]
+    index.put("a", record("12", "Starting"))  # the watch catches up
+    index.put("a", record("14", "Downloading"))  # and moves on
+    assert [job.status["secondaryStatus"] for job in index.in_region("us-east-1")] == [
+        "Downloading"
+    ]
+    index.created(record("12", "Starting"))  # the watch was quicker: it knows better
+    assert [job.resource_version for job in index.in_region("us-east-1")] == ["14"]
+    index.forget("a")  # deleted
+    index.put("a", None)
+    assert index.in_region("us-east-1") == []

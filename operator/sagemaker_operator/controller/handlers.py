@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -80,9 +80,21 @@ async def _decide(
         metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
         delay = backoff(retry, runtime.settings.retry_max_delay_seconds)
         raise kopf.TemporaryError(str(error), delay=delay) from error
-    await _write(runtime, resource, outcome.status, retry, unless_terminal=unless_terminal)
+    written = await _write(
+        runtime, resource, outcome.status, retry, unless_terminal=unless_terminal
+    )
     if outcome.owned_arn:
         runtime.owned.vouch(resource.uid, outcome.owned_arn)
+    if written is not None and not resource.status.get("trainingJobArn"):
+        record = owned.record_of(
+            namespace=resource.namespace,
+            name=resource.name,
+            uid=resource.uid,
+            meta=written.get("metadata") or {},
+            status=written.get("status") or {},
+        )
+        if record is not None:
+            runtime.owned.created(record)
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
     return outcome
@@ -128,9 +140,9 @@ async def _write(
     retry: int,
     *,
     unless_terminal: bool = False,
-) -> None:
+) -> Mapping[str, Any] | None:
     try:
-        await until_answered(
+        return await until_answered(
             lambda: status_writes.write_first(
                 runtime.kube,
                 resource.namespace,

@@ -132,6 +132,8 @@ class OwnedIndex:
         self._vouched: dict[str, str] = {}  # uid -> the ARN seen carrying its uid tag
         # uid -> the version this process's own write replaced, until the watch moves past it
         self._replaced: dict[str, str] = {}
+        # uids whose job a handler's write named before the watch showed it
+        self._ahead: set[str] = set()
 
     def vouch(self, uid: str, arn: str) -> None:
         """Remember that the job ``arn`` carries resource ``uid``'s tag (seen by this process)."""
@@ -147,6 +149,9 @@ class OwnedIndex:
         """Record a resource as the watch last showed it; None: it has no job (yet, or any
         more). What was vouched for it stays: the watch can show the status written just
         before CreateTrainingJob after the create has vouched for its job."""
+        if record is None and uid in self._ahead:
+            return  # a version from before the job, shown late: the job does not go away
+        self._ahead.discard(uid)
         if (
             record is not None
             and uid in self._replaced
@@ -155,6 +160,21 @@ class OwnedIndex:
             return  # the version this process's own write replaced, shown again (a re-list)
         self._replaced.pop(uid, None)
         self._link(uid, record)
+
+    def created(self, record: OwnedJob) -> None:
+        """A handler's status write named the resource's new job (a create or an adoption):
+        the index shows it now, not when the watch does.
+
+        In the creation burst at N = 10,000 kopf's watch ran minutes behind the handlers'
+        writes: the pollers' cycles said "0 jobs described" while thousands of jobs moved,
+        since the index did not know them. Until the watch shows a version naming a job,
+        the versions before it (which name none) do not take this one away; a status never
+        loses its job once written.
+        """
+        if self._by_uid.get(record.uid) is not None:
+            return  # the watch was quicker
+        self._link(record.uid, record)
+        self._ahead.add(record.uid)
 
     def wrote(self, before: OwnedJob, after: Mapping[str, Any]) -> None:
         """This process patched the status of ``before`` (as the index showed it) and the API
@@ -192,6 +212,7 @@ class OwnedIndex:
         self._unlink(uid)
         self._vouched.pop(uid, None)
         self._replaced.pop(uid, None)
+        self._ahead.discard(uid)
 
     def _unlink(self, uid: str) -> None:
         old = self._by_uid.pop(uid, None)

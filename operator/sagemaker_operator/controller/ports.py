@@ -51,6 +51,6 @@ class Ports:
 
     sagemaker: Callable[[str], SageMaker]
     governance: Callable[[str], Awaitable[tenancy.Governance]]
-    remember: Callable[[str, str, Mapping[str, Any]], Awaitable[None]]
+    remember: Callable[[str, str, Mapping[str, Any]], Awaitable[object]]
     default_region: str | None
     regions: frozenset[str]  # the Regions a job may name: SageMaker's, and the extra setting

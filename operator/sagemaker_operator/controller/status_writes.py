@@ -27,19 +27,20 @@ async def write_first(
     status: Mapping[str, Any],
     *,
     unless_terminal: bool = False,
-) -> None:
-    """Merge-patch ``status`` now; raises the API server's error (the caller retries).
+) -> Mapping[str, Any] | None:
+    """Merge-patch ``status`` now; raises the API server's error (the caller retries). The
+    object as the patch left it; None if nothing was patched, or with ``unless_terminal``.
 
     ``unless_terminal`` (a deletion's ``Stopping``): skip the write if the job's status is
     terminal by then. Observation can see the job stopped between StopTrainingJob and this
     write, and ``Stopping`` must never land over ``Stopped``.
     """
     if not status:
-        return
+        return None
     if unless_terminal:
         await kube.patch_status_unless(namespace, name, status, refuse=conditions.is_terminal)
-    else:
-        await kube.patch_status(namespace, name, status)
+        return None
+    return await kube.patch_status(namespace, name, status)
 
 
 async def write_changes(
