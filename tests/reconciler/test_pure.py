@@ -151,36 +151,38 @@ def test_the_index_finds_a_job_by_region_and_name() -> None:
     assert index.named("eu-west-1", "job-2") == []
 
 
-def test_the_index_shows_its_own_write_until_the_watch_moves_past_it() -> None:
-    def record(version: str, secondary: str) -> owned.OwnedJob:
-        status = {
-            "trainingJobName": "job-1",
-            "region": "us-east-1",
-            "trainingJobArn": "arn-1",
-            "secondaryStatus": secondary,
-        }
-        meta = {"creationTimestamp": "2026-11-29T10:00:00Z", "resourceVersion": version}
-        found = owned.record_of(namespace="ns", name="a", uid="a", meta=meta, status=status)
-        assert found is not None
-        return found
+def versioned(version: str, secondary: str) -> owned.OwnedJob:
+    """Resource a's record at one resourceVersion, its status naming job-1."""
+    status = {
+        "trainingJobName": "job-1",
+        "region": "us-east-1",
+        "trainingJobArn": "arn-1",
+        "secondaryStatus": secondary,
+    }
+    meta = {"creationTimestamp": "2026-11-29T10:00:00Z", "resourceVersion": version}
+    found = owned.record_of(namespace="ns", name="a", uid="a", meta=meta, status=status)
+    assert found is not None
+    return found
 
+
+def test_the_index_shows_its_own_write_until_the_watch_moves_past_it() -> None:
     def shown() -> tuple[str | None, str]:
         (job,) = index.named("us-east-1", "job-1")
         return job.resource_version, job.status["secondaryStatus"]
 
     def answer(version: str, secondary: str) -> dict[str, Any]:
-        written = record(version, secondary)
+        written = versioned(version, secondary)
         return {"metadata": {"resourceVersion": version}, "status": dict(written.status)}
 
     index = owned.OwnedIndex()
-    before = record("10", "Training")
+    before = versioned("10", "Training")
     index.put("a", before)
     index.wrote(before, answer("11", "Stopping"))
     assert shown() == ("11", "Stopping")  # the next write goes onto version 11: no 409
-    index.put("a", record("10", "Training"))  # a re-list showing the replaced version
+    index.put("a", versioned("10", "Training"))  # a re-list showing the replaced version
     assert shown() == ("11", "Stopping")
-    index.put("a", record("11", "Stopping"))  # the watch catches up
-    index.put("a", record("12", "Stopped"))  # and moves on
+    index.put("a", versioned("11", "Stopping"))  # the watch catches up
+    index.put("a", versioned("12", "Stopped"))  # and moves on
     assert shown() == ("12", "Stopped")
     index.wrote(before, answer("13", "Stopping"))  # based on a version the watch has passed
     assert shown() == ("12", "Stopped")
@@ -190,30 +192,18 @@ def test_the_index_knows_a_new_job_from_the_handlers_write_before_the_watch_show
     """In the creation burst at N = 10,000 the watch ran minutes behind the handlers: the
     pollers must not wait for it to learn the jobs they are to look for."""
 
-    def record(version: str, secondary: str) -> owned.OwnedJob:
-        status = {
-            "trainingJobName": "job-1",
-            "region": "us-east-1",
-            "trainingJobArn": "arn-1",
-            "secondaryStatus": secondary,
-        }
-        meta = {"creationTimestamp": "2026-11-29T10:00:00Z", "resourceVersion": version}
-        found = owned.record_of(namespace="ns", name="a", uid="a", meta=meta, status=status)
-        assert found is not None
-        return found
-
     index = owned.OwnedIndex()
     index.put("a", None)  # the watch: the resource, no job yet
-    index.created(record("12", "Starting"))  # the create handler's write answered
+    index.created(versioned("12", "Starting"))  # the create handler's write answered
     assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]
     index.put("a", None)  # the watch, late: versions from before the job
     assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]
-    index.put("a", record("12", "Starting"))  # the watch catches up
-    index.put("a", record("14", "Downloading"))  # and moves on
+    index.put("a", versioned("12", "Starting"))  # the watch catches up
+    index.put("a", versioned("14", "Downloading"))  # and moves on
     assert [job.status["secondaryStatus"] for job in index.in_region("us-east-1")] == [
         "Downloading"
     ]
-    index.created(record("12", "Starting"))  # the watch was quicker: it knows better
+    index.created(versioned("12", "Starting"))  # the watch was quicker: it knows better
     assert [job.resource_version for job in index.in_region("us-east-1")] == ["14"]
     index.forget("a")  # deleted
     index.put("a", None)
