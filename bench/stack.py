@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from sagemaker_operator.controller import proofs
 from sagemaker_operator.devstack.controlplane import ControlPlane, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -239,6 +240,11 @@ class Operator:
             "SAGEMAKER_OPERATOR_LIVENESS_PORT": str(self.liveness_port),
             "SAGEMAKER_OPERATOR_LOG_LEVEL": "WARNING",
             "SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT": "true",  # the emulator, on loopback
+            # As the chart installs it: one key for every process of the run, so a restart
+            # trusts its predecessor's ownership proofs (docs/security.md).
+            "SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE": str(
+                proofs.key_file(self.workdir / "ownership-key")
+            ),
         }
         env |= {f"SAGEMAKER_OPERATOR_{k.upper()}": v for k, v in self.settings.items()}
         env["PYTHONPATH"] = os.pathsep.join(

@@ -7,7 +7,9 @@ given, so no operator, cluster or AWS is involved.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +20,10 @@ from sagemaker_operator import cli
 from sagemaker_operator.config import Settings
 from sagemaker_operator.controller import running
 
+# Two ownership keys the samples can name (the setting reads its file at once).
+KEYS = Path(tempfile.mkdtemp(prefix="smop-keys-"))
+for _name in ("flag", "env"):
+    (KEYS / _name).write_bytes(_name.encode() * 32)
 FIELDS = Settings.model_fields
 PREFIX = "SAGEMAKER_OPERATOR_"
 DEFAULTS = {name: field.get_default(call_default_factory=True) for name, field in FIELDS.items()}
@@ -124,6 +130,12 @@ SAMPLES = {
     ),
     "failure_log_tail": Sample(
         ("--failure-log-tail",), True, "true", True, winner=(("--no-failure-log-tail",), False)
+    ),
+    "ownership_key_file": Sample(
+        ("--ownership-key-file", str(KEYS / "flag")),
+        str(KEYS / "flag"),
+        str(KEYS / "env"),
+        str(KEYS / "env"),
     ),
 }
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sagemaker_operator.controller import proofs
 from sagemaker_operator.sagemaker import budget
 
 
@@ -148,11 +149,25 @@ class Settings(BaseSettings):
         "CloudWatch log (one logs:GetLogEvents call) into a Warning Event and "
         "status.failureLogTail, credential-looking strings redacted.",
     )
+    ownership_key_file: str | None = Field(
+        None,
+        description="File holding the key (at least 32 bytes) of the ownership proofs written "
+        "to status, so a restarted operator need not ask SageMaker (ListTags) whose each job "
+        "is; the chart mounts a Secret only the operator reads. None: every process asks.",
+    )
     allow_insecure_endpoint: bool = Field(
         False,
         description="Allow a plain http:// --sagemaker-endpoint-url (a local emulator only: "
         "never send real credentials over http).",
     )
+
+    @field_validator("ownership_key_file")
+    @classmethod
+    def _check_key(cls, value: str | None) -> str | None:
+        # NB: read at start-up, so a missing or short key stops the operator with its reason
+        # instead of running on with every restart paying a ListTags per job.
+        proofs.Proofs.from_file(value)
+        return value
 
     @field_validator("operation_rates")
     @classmethod

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from sagemaker_operator import names
+from sagemaker_operator.controller import proofs
 from sagemaker_operator.devstack.controlplane import ControlPlane, free_port
 from sagemaker_operator.emulator import testing
 from sagemaker_operator.sagemaker import budget
@@ -128,6 +129,10 @@ def start_operator(
 ) -> Iterator[StartOperator]:
     started: list[OperatorProcess] = []
     request.node.stash[_OPERATORS_KEY] = started
+    # One ownership key per test, as the chart gives each installation one: every process the
+    # test starts (a restart, a peer) checks the others' proofs. ``ownership_key_file=""``
+    # runs without proofs.
+    key = proofs.key_file(tmp_path / "ownership-key")
 
     def start(
         namespace: str,
@@ -155,6 +160,7 @@ def start_operator(
             ),
             # The emulator speaks plain http on loopback; real endpoints must be https.
             "SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT": "true",
+            "SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE": str(key),
         }
         environ |= {
             f"SAGEMAKER_OPERATOR_{key.upper()}": str(value) for key, value in settings.items()

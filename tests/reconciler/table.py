@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sagemaker_operator import names
-from sagemaker_operator.controller import ports, reconcile, tenancy
+from sagemaker_operator.controller import ports, proofs, reconcile, tenancy
 from sagemaker_operator.resource import policy
 from sagemaker_operator.sagemaker import errors
 
@@ -29,6 +29,11 @@ REGION = "us-east-1"
 REGIONS = frozenset({REGION, "eu-west-1"})
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012:training-job/{JOB}"
 OURS = {names.TAG_NAMESPACE: NAMESPACE, names.TAG_NAME: NAME, names.TAG_UID: UID}
+# The operator's key in every row; a status proves ownership only with a proof made under it.
+PROOFS = proofs.Proofs(b"the operator's own key, 32 bytes+")
+PROOF = PROOFS.seal(UID, ARN)  # this resource's proof for its job
+COPIED = PROOFS.seal("9" * 8, ARN)  # another resource's proof, copied into this status
+FORGED = proofs.Proofs(b"a key that is not the operator's!").seal(UID, ARN)
 THEIRS = {names.TAG_NAMESPACE: "team-b", names.TAG_NAME: "secret-project", names.TAG_UID: "9" * 8}
 
 SPEC: dict[str, Any] = {
@@ -190,6 +195,7 @@ def ports_for(row: Row, run: Run) -> ports.Ports:
         remember=remember,
         default_region=row.default_region,
         regions=REGIONS,
+        proofs=PROOFS,
     )
 
 

@@ -19,6 +19,7 @@ from tests.reconciler.table import (
     JOB,
     NOT_FOUND,
     OURS,
+    PROOF,
     REGION,
     REMEMBER,
     SPEC,
@@ -78,6 +79,7 @@ ROWS = [
             "region": REGION,
             "Synced": ("True", "Synced"),
             "secondaryStatus": "Starting",
+            "ownershipProof": PROOF,  # so no restart need ask SageMaker whose the job is
         },
         events=[("Normal", "Created")],
     ),
@@ -191,7 +193,12 @@ ROWS = [
         status=RECORDED,
         answers={"describe": [described("InProgress", "Downloading")], "tags": [OURS]},
         calls=[("describe", JOB), ("tags", ARN)],
-        expect={"phase": "InProgress", "secondaryStatus": "Downloading", "trainingJobArn": ARN},
+        expect={
+            "phase": "InProgress",
+            "secondaryStatus": "Downloading",
+            "trainingJobArn": ARN,
+            "ownershipProof": PROOF,
+        },
         events=[("Normal", "Adopted")],
     ),
     Row(
@@ -207,7 +214,7 @@ ROWS = [
         status=RECORDED,
         answers={"describe": [described()], "tags": [THEIRS]},
         calls=[("describe", JOB), ("tags", ARN)],
-        expect=refused("NameConflict"),
+        expect={**refused("NameConflict"), "ownershipProof": None},
         events=[("Warning", "NameConflict")],
         hidden=("team-b", "secret-project"),
     ),

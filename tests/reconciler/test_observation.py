@@ -21,6 +21,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import MaxRetryError
 
 from sagemaker_operator.controller import observation, owned, window_hints
+from sagemaker_operator.controller.proofs import Proofs
 from sagemaker_operator.names import TAG_UID
 from sagemaker_operator.sagemaker import errors
 from tests.reconciler.table import INTERNAL, NOT_FOUND, THROTTLED, client_error
@@ -225,7 +226,7 @@ async def test_a_throttled_ownership_look_up_is_tried_again_in_place(
     """After a restart each job's first write asks ListTags for its uid tag: in the fault run
     one throttle sent the job, its Describe already paid, to the next cycle."""
     tags = FakeTags(answers)
-    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags)
+    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags, proofs=Proofs(None))
     found = job("ua", "a")
     assert found is not None
     description = described("a", "Training")
@@ -236,12 +237,35 @@ async def test_a_throttled_ownership_look_up_is_tried_again_in_place(
 
 async def test_an_ownership_look_up_that_keeps_failing_fails_its_write() -> None:
     tags = FakeTags([THROTTLED] * observation.PAGE_ATTEMPTS)
-    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags)
+    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags, proofs=Proofs(None))
     found = job("ua", "a")
     assert found is not None
     with pytest.raises(errors.ThrottlingError):
         await observation.owns(cast(Any, runtime), found, described("a", "Training"))
     assert tags.calls == observation.PAGE_ATTEMPTS
+
+
+@pytest.mark.parametrize(
+    ("proof_of", "calls"),
+    [
+        (("ua", "arn:a"), 0),  # this operator's proof for this resource and job
+        (("ub", "arn:a"), 1),  # another resource's proof, copied in: ListTags decides
+        (("ua", "arn:b"), 1),  # this resource's proof for another job
+    ],
+)
+async def test_a_restart_trusts_only_its_own_proof_for_this_job(
+    proof_of: tuple[str, str], calls: int
+) -> None:
+    proofs = Proofs(b"k" * 32)
+    tags = FakeTags([{TAG_UID: "ua"}])
+    runtime = SimpleNamespace(owned=owned.OwnedIndex(), clients=tags, proofs=proofs)
+    plain = job("ua", "a")
+    assert plain is not None
+    found = dataclasses.replace(
+        plain, status={**plain.status, "ownershipProof": proofs.seal(*proof_of)}
+    )
+    assert await observation.owns(cast(Any, runtime), found, described("a", "Training"))
+    assert tags.calls == calls
 
 
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:

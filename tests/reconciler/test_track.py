@@ -9,7 +9,18 @@ from typing import Any
 import pytest
 
 from sagemaker_operator.controller import owned, reconcile
-from tests.reconciler.table import ARN, JOB, NAME, NAMESPACE, REGION, RUNNING, UID, described, view
+from tests.reconciler.table import (
+    ARN,
+    JOB,
+    NAME,
+    NAMESPACE,
+    PROOF,
+    REGION,
+    RUNNING,
+    UID,
+    described,
+    view,
+)
 
 
 @dataclass
@@ -21,6 +32,7 @@ class TrackRow:
     status: Mapping[str, Any] = field(default_factory=lambda: RUNNING)
     owned_by_it: bool = True
     unchanged: bool = False  # the status as it was, to the letter
+    proof: str | None = None
 
 
 def job_of(status: Mapping[str, Any]) -> owned.OwnedJob:
@@ -223,6 +235,28 @@ ROWS = [
         },
     ),
     TrackRow(
+        "a job proven ours: the proof is written with the status, a restart asks no ListTags",
+        described("InProgress", "Training"),
+        {"phase": "InProgress", "ownershipProof": PROOF},
+        [],
+        proof=PROOF,
+    ),
+    TrackRow(
+        "a job not ours: no proof is written, whatever is offered",
+        described("InProgress", "Training"),
+        {"Succeeded": ("False", "JobNotOwned"), "ownershipProof": None},
+        [("Warning", "JobNotOwned")],
+        owned_by_it=False,
+        proof=PROOF,
+    ),
+    TrackRow(
+        "a job SageMaker forgot: no proof",
+        None,
+        {"Succeeded": ("False", "JobNotFound"), "ownershipProof": None},
+        [("Warning", "JobNotFound")],
+        proof=PROOF,
+    ),
+    TrackRow(
         "a status SageMaker may add later reads as in progress",
         described("Paused", "Training"),
         {"phase": "InProgress", "trainingJobStatus": "Paused"},
@@ -234,7 +268,7 @@ ROWS = [
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id) for row in ROWS])
 def test_track(row: TrackRow) -> None:
     job = job_of(row.status)
-    outcome = reconcile.track(job, row.description, owned_by_it=row.owned_by_it)
+    outcome = reconcile.track(job, row.description, owned_by_it=row.owned_by_it, proof=row.proof)
     got = view(outcome.status)
     assert {key: got.get(key) for key in row.expect} == dict(row.expect)
     assert [(type_, reason) for type_, reason, _ in outcome.events] == row.events

@@ -11,9 +11,11 @@ from sagemaker_operator.controller import reconcile
 from sagemaker_operator.sagemaker import errors
 from tests.reconciler.table import (
     ARN,
+    COPIED,
     INTERNAL,
     JOB,
     OURS,
+    PROOF,
     RUNNING,
     SPEC,
     TEAM_A,
@@ -66,6 +68,24 @@ ROWS = [
                 "ProfilerConfig": {"S3OutputPath": "s3://team-a/profiler/"},
             }
         ],
+    ),
+    Row(
+        "the status holds this operator's proof: UpdateTrainingJob with no ListTags",
+        spec={**SPEC, **PROFILER},
+        status={**RUNNING, "ownershipProof": PROOF},
+        answers={"update": [UPDATED]},
+        calls=[("update", JOB)],
+        expect=SYNCED,
+        events=[("Normal", "Updated")],
+    ),
+    Row(
+        "another resource's proof copied into the status: the tags refuse the update",
+        spec={**SPEC, **PROFILER},
+        status={**RUNNING, "ownershipProof": COPIED},
+        answers={"tags": [THEIRS]},
+        calls=[("tags", ARN)],
+        expect=unsynced("JobNotOwned"),
+        events=[("Warning", "UpdateRefused")],
     ),
     Row(
         "keepAlivePeriodInSeconds changed: only that member of resourceConfig is sent",

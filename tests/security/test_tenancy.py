@@ -48,16 +48,27 @@ def _forge(
     other_namespace: str,
     apply_policy: ApplyPolicy,
     operator: OperatorProcess,
+    keys: tuple[str, ...],
 ) -> dict[str, Any]:
     """Team b's running job, then (operator stopped) team a's resource whose status, written
-    by whoever can write trainingjobs/status, names that job; returns team b's status."""
+    by whoever can write trainingjobs/status, copies ``keys`` of team b's status (naming its
+    job); returns team b's status."""
     theirs = _team_b_job(control_plane, other_namespace, apply_policy)["status"]
     operator.stop()
     apply_policy(namespace, allow=allow("team-a"))
     apply_manifests(control_plane, namespace, team_manifest("forged", "team-a"))
-    keys = ("trainingJobName", "trainingJobArn", "region", "phase", "trainingJobStatus")
+    assert all(key in theirs for key in keys)  # the proof too: the operator wrote team b's
     patch(control_plane, namespace, "forged", status={key: theirs[key] for key in keys})
     return dict(theirs)
+
+
+NAMING = ("trainingJobName", "trainingJobArn", "region", "phase", "trainingJobStatus")
+# What a status writer may copy besides: team b's ownership proof, valid for team b's
+# resource and job; it must prove nothing for team a's resource (docs/security.md).
+FORGERIES = [
+    pytest.param(NAMING, id="names-the-job"),
+    pytest.param((*NAMING, "ownershipProof"), id="with-its-ownership-proof"),
+]
 
 
 def test_finding_1_another_teams_job_cannot_be_adopted(
@@ -194,7 +205,9 @@ def test_finding_6_no_policy_means_deny_when_the_operator_requires_one(
     assert sagemaker_emulator.admin.calls("CreateTrainingJob") == 0
 
 
+@pytest.mark.parametrize("keys", FORGERIES)
 def test_finding_7_a_forged_status_neither_mirrors_nor_stops_another_job(
+    keys: tuple[str, ...],
     control_plane: ControlPlane,
     namespace: str,
     other_namespace: str,
@@ -203,7 +216,7 @@ def test_finding_7_a_forged_status_neither_mirrors_nor_stops_another_job(
     sagemaker_emulator: testing.Running,
 ) -> None:
     operator = start_operator(namespace, clusterwide=True)
-    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator)
+    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator, keys)
     operator.start()
     refused = wait_phase(control_plane, namespace, "forged", "Failed")
     assert condition(refused, "Succeeded")["reason"] == "JobNotOwned"
@@ -213,7 +226,9 @@ def test_finding_7_a_forged_status_neither_mirrors_nor_stops_another_job(
     assert _job_status(sagemaker_emulator, theirs["trainingJobName"]) == "InProgress"
 
 
+@pytest.mark.parametrize("keys", FORGERIES)
 def test_finding_7_deleting_a_forged_resource_never_stops_the_job(
+    keys: tuple[str, ...],
     control_plane: ControlPlane,
     namespace: str,
     other_namespace: str,
@@ -222,7 +237,7 @@ def test_finding_7_deleting_a_forged_resource_never_stops_the_job(
     sagemaker_emulator: testing.Running,
 ) -> None:
     operator = start_operator(namespace, clusterwide=True)
-    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator)
+    theirs = _forge(control_plane, namespace, other_namespace, apply_policy, operator, keys)
     # The finalizer was added by the first operator; the deletion waits for the next one.
     control_plane.kubectl("delete", names.PLURAL, "forged", "-n", namespace, "--wait=false")
     operator.start()

@@ -35,6 +35,7 @@ from sagemaker_operator.controller import (
     failure_logs,
     owned,
     ports,
+    proofs,
     reconcile,
     state_changes,
     status_writes,
@@ -833,10 +834,15 @@ class BulkObservation:
         runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any] | None
     ) -> None:
         owned_by_it = description is None or await owns(runtime, job, description)
+        proof = (
+            runtime.proofs.seal(job.uid, str(description["TrainingJobArn"]))
+            if owned_by_it and description is not None
+            else None
+        )
         kube = runtime.poll_kube
         indexed = job
         try:
-            outcome = await _write(kube, job, description, owned_by_it)
+            outcome = await _write(kube, job, description, owned_by_it, proof)
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -852,7 +858,7 @@ class BulkObservation:
             if again is None:
                 return  # its status no longer names a job
             job = again
-            outcome = await _write(kube, job, description, owned_by_it)
+            outcome = await _write(kube, job, description, owned_by_it, proof)
         if outcome is None:
             return  # nothing changed, or the resource is gone
         written, after = outcome
@@ -875,11 +881,12 @@ async def _write(
     job: owned.OwnedJob,
     description: Mapping[str, Any] | None,
     owned_by_it: bool,
+    proof: str | None,
 ) -> tuple[reconcile.Outcome, Mapping[str, Any]] | None:
     """Write what ``description`` makes of ``job``, onto the version it was read from; the
     outcome and the object as the patch left it, if a patch landed (a 409 is raised if the
     resource changed meanwhile)."""
-    outcome = reconcile.track(job, description, owned_by_it=owned_by_it)
+    outcome = reconcile.track(job, description, owned_by_it=owned_by_it, proof=proof)
     after = await status_writes.write_changes(
         kube,
         job.namespace,
@@ -892,13 +899,17 @@ async def _write(
 
 
 async def owns(runtime: Runtime, job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
-    """Whether the described job carries the resource's uid tag (asked once per process).
+    """Whether the described job carries the resource's uid tag (asked once per process, and
+    not at all where the status holds this operator's proof of it: docs/security.md).
 
     The status that names the job can be written by anyone allowed to write status; the tag
     is the proof. Jobs this process created or adopted are vouched for already.
     """
     arn = str(description["TrainingJobArn"])
     if runtime.owned.vouched(job.uid, arn):
+        return True
+    if runtime.proofs.holds(job.uid, arn, job.status.get(proofs.FIELD)):
+        runtime.owned.vouch(job.uid, arn)
         return True
     # NB: tried again in place like a Describe: after a restart every job's first write asks,
     # and in the fault run one throttled ListTags sent its job, Describe and all, to the next

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sagemaker_operator.controller import tenancy
+from sagemaker_operator.controller.proofs import Proofs
 
 
 class SageMaker(Protocol):
@@ -46,11 +47,13 @@ class Listing(Protocol):
 
 @dataclass(frozen=True)
 class Ports:
-    """What one decision may reach: SageMaker by region, the namespace's governance, and an
-    early status write (``remember``: name and region recorded before CreateTrainingJob)."""
+    """What one decision may reach: SageMaker by region, the namespace's governance, an
+    early status write (``remember``: name and region recorded before CreateTrainingJob),
+    and the key that seals and checks ownership proofs (no call: a pure computation)."""
 
     sagemaker: Callable[[str], SageMaker]
     governance: Callable[[str], Awaitable[tenancy.Governance]]
     remember: Callable[[str, str, Mapping[str, Any]], Awaitable[object]]
     default_region: str | None
     regions: frozenset[str]  # the Regions a job may name: SageMaker's, and the extra setting
+    proofs: Proofs

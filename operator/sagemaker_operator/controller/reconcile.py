@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sagemaker_operator import metrics, names
-from sagemaker_operator.controller import owned, tenancy
+from sagemaker_operator.controller import owned, proofs, tenancy
 from sagemaker_operator.controller.news import Event, events_between
 from sagemaker_operator.controller.ports import Ports, SageMaker
 from sagemaker_operator.resource import conditions, described, jobnames
@@ -126,14 +126,33 @@ async def create(ports: Ports, resource: Resource) -> Outcome:
             metrics.RECONCILE_ERRORS.labels("create", "permanent").inc()
             return _refuse(resource, error.code, error.message, region)
         else:
+            created = conditions.created(
+                job_name, arn, resource.status, region=region, generation=resource.generation
+            )
             return Outcome(
-                conditions.created(
-                    job_name, arn, resource.status, region=region, generation=resource.generation
-                ),
+                _sealed(ports, resource, arn, created),
                 (("Normal", "Created", f"Created SageMaker training job {job_name} in {region}."),),
                 owned_arn=arn,
             )
-    return await _claim(client, resource, existing, region, governance)
+    return await _claim(ports, resource, existing, region, governance)
+
+
+def _sealed(
+    ports: Ports, resource: Resource, arn: str, status: conditions.Status
+) -> conditions.Status:
+    """``status`` with the proof that ``arn`` is the resource's job, where there is a key."""
+    proof = ports.proofs.seal(resource.uid, arn)
+    return status if proof is None else {**status, proofs.FIELD: proof}
+
+
+async def _carries_uid(
+    client: SageMaker, sealer: proofs.Proofs, resource: Resource, arn: str
+) -> bool:
+    """Whether the job ``arn`` carries the resource's uid tag: the status's proof says so
+    with no call (only this operator's key makes one), else SageMaker's ``ListTags``."""
+    if sealer.holds(resource.uid, arn, resource.status.get(proofs.FIELD)):
+        return True
+    return (await client.tags(arn)).get(names.TAG_UID) == resource.uid
 
 
 async def _describe(client: SageMaker, job_name: str) -> Mapping[str, Any] | None:
@@ -144,13 +163,14 @@ async def _describe(client: SageMaker, job_name: str) -> Mapping[str, Any] | Non
 
 
 async def _claim(
-    client: SageMaker,
+    ports: Ports,
     resource: Resource,
     description: Mapping[str, Any],
     region: str,
     governance: tenancy.Governance,
 ) -> Outcome:
     """Track an existing job if it is ours (uid tag), or adopt one nobody owns if allowed."""
+    client = ports.sagemaker(region)
     arn = str(description["TrainingJobArn"])
     tags = await client.tags(arn)
     status = conditions.observed(
@@ -158,7 +178,8 @@ async def _claim(
     )
     if tags.get(names.TAG_UID) == resource.uid:
         message = f"Found this resource's job {resource.job_name} after a restart."
-        return Outcome(status, (("Normal", "Adopted", message),), owned_arn=arn)
+        sealed = _sealed(ports, resource, arn, status)
+        return Outcome(sealed, (("Normal", "Adopted", message),), owned_arn=arn)
     conflict = (
         f"SageMaker training job {resource.job_name} already exists in {region} and is not "
         "this resource's; choose another spec.trainingJobName"
@@ -178,7 +199,8 @@ async def _claim(
         return _refuse(resource, refusal.reason, f"cannot adopt: {refusal.message}", region)
     await client.add_tags(arn, resource.provenance())
     message = f"Adopted existing job {resource.job_name}, which no resource owned."
-    return Outcome(status, (("Normal", "Adopted", message),), owned_arn=arn)
+    sealed = _sealed(ports, resource, arn, status)
+    return Outcome(sealed, (("Normal", "Adopted", message),), owned_arn=arn)
 
 
 def _refuse(resource: Resource, reason: str, message: str, region: str | None = None) -> Outcome:
@@ -219,7 +241,7 @@ async def update(ports: Ports, resource: Resource, old_spec: Mapping[str, Any]) 
         return _unsynced(resource, refusal.reason, refusal.message, "UpdateRefused")
     client = ports.sagemaker(region)
     arn = str(resource.status["trainingJobArn"])
-    if (await client.tags(arn)).get(names.TAG_UID) != resource.uid:
+    if not await _carries_uid(client, ports.proofs, resource, arn):
         return _unsynced(resource, "JobNotOwned", _not_owned(resource.job_name), "UpdateRefused")
     try:
         await client.update(request)
@@ -227,7 +249,7 @@ async def update(ports: Ports, resource: Resource, old_spec: Mapping[str, Any]) 
         metrics.RECONCILE_ERRORS.labels("update", "permanent").inc()
         return _unsynced(resource, error.code, error.message, "UpdateRefused")
     message = f"Sent {', '.join(sorted(request))} to UpdateTrainingJob."
-    return Outcome(resynced, (("Normal", "Updated", message),))
+    return Outcome(_sealed(ports, resource, arn, resynced), (("Normal", "Updated", message),))
 
 
 def _not_owned(job_name: str) -> str:
@@ -259,7 +281,9 @@ async def delete(ports: Ports, resource: Resource, *, describe_stopping: bool = 
         return RELEASE  # nothing runs: no job, a finished one, or a Region that has none
     client = ports.sagemaker(region)
     try:
-        return await _stop(client, resource, region, describe_stopping=describe_stopping)
+        return await _stop(
+            client, ports.proofs, resource, region, describe_stopping=describe_stopping
+        )
     except errors.PermanentError as error:  # transient faults go up: the handler retries
         metrics.RECONCILE_ERRORS.labels("delete", "permanent").inc()
         message = f"{error.message} ({error.code}); {WAY_OUT}"
@@ -267,7 +291,12 @@ async def delete(ports: Ports, resource: Resource, *, describe_stopping: bool = 
 
 
 async def _stop(
-    client: SageMaker, resource: Resource, region: str, *, describe_stopping: bool
+    client: SageMaker,
+    sealer: proofs.Proofs,
+    resource: Resource,
+    region: str,
+    *,
+    describe_stopping: bool,
 ) -> Outcome:
     job_name = resource.job_name
     if resource.status.get("phase") == "Stopping":
@@ -279,7 +308,7 @@ async def _stop(
     description = await _describe(client, job_name)
     if description is None:
         return RELEASE
-    if (await client.tags(str(description["TrainingJobArn"]))).get(names.TAG_UID) != resource.uid:
+    if not await _carries_uid(client, sealer, resource, str(description["TrainingJobArn"])):
         if resource.status.get("trainingJobArn"):
             message = _not_owned(resource.job_name)
             return Outcome(release=True, events=(("Warning", "JobNotOwned", message),))
@@ -326,13 +355,27 @@ async def _confirm_stopped(client: SageMaker, resource: Resource, region: str) -
 
 
 def track(
-    job: owned.OwnedJob, description: Mapping[str, Any] | None, *, owned_by_it: bool = True
+    job: owned.OwnedJob,
+    description: Mapping[str, Any] | None,
+    *,
+    owned_by_it: bool = True,
+    proof: str | None = None,
 ) -> Outcome:
     """Observation's verdict for one described job (None: SageMaker no longer knows it).
 
     ``owned_by_it`` False: the job lacks the resource's uid tag (a status written by someone
-    else named it), so nothing of it is mirrored.
+    else named it), so nothing of it is mirrored. ``proof``: the ownership proof of the
+    described job, recorded with what is written so a restart need not ask for the tag again.
     """
+    outcome = _tracked(job, description, owned_by_it=owned_by_it)
+    if proof is None or not owned_by_it or description is None:
+        return outcome
+    return Outcome({**outcome.status, proofs.FIELD: proof}, outcome.events)
+
+
+def _tracked(
+    job: owned.OwnedJob, description: Mapping[str, Any] | None, *, owned_by_it: bool
+) -> Outcome:
     if not owned_by_it:
         message = _not_owned(job.job_name)
         status = conditions.refused(

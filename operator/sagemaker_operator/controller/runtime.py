@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import boto3
 
 from sagemaker_operator.config import Settings
-from sagemaker_operator.controller import owned, status_writes, tenancy
+from sagemaker_operator.controller import owned, proofs, status_writes, tenancy
 from sagemaker_operator.controller.kube import Kube
 from sagemaker_operator.controller.ports import Ports
 from sagemaker_operator.resource import policy, references
@@ -48,6 +48,7 @@ class Runtime:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     primed: asyncio.Event = field(default_factory=asyncio.Event)  # the index's first LIST is in
     clients: SageMakerClients = field(init=False)
+    proofs: proofs.Proofs = field(init=False)  # ownership proofs: docs/security.md
     default_region: str | None = field(init=False)
     _cache: dict[str, tuple[float, Any]] = field(default_factory=dict)
     _cache_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
@@ -64,6 +65,7 @@ class Runtime:
             rates=budget.rates(self.settings.operation_rates),
             observation_share=self.settings.observation_share,
         )
+        self.proofs = proofs.Proofs.from_file(self.settings.ownership_key_file)
         self.default_region = self.settings.default_region or boto3.session.Session().region_name
 
     @property
@@ -75,6 +77,7 @@ class Runtime:
             remember=functools.partial(status_writes.write_first, self.kube),
             default_region=self.default_region,
             regions=self.regions,
+            proofs=self.proofs,
         )
 
     @functools.cached_property

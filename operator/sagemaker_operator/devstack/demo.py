@@ -23,6 +23,7 @@ import click
 import yaml
 
 from sagemaker_operator import names
+from sagemaker_operator.controller import proofs
 from sagemaker_operator.devstack import images
 from sagemaker_operator.devstack.controlplane import REPO_ROOT, ControlPlane, cache_dir, free_port
 from sagemaker_operator.devstack.node import Node
@@ -131,6 +132,10 @@ def main(example: Path, time_scale: float, keep: bool, cluster: bool) -> None:
                 SAGEMAKER_OPERATOR_LIVENESS_PORT=str(liveness),
                 SAGEMAKER_OPERATOR_METRICS_PORT=str(free_port()),
                 SAGEMAKER_OPERATOR_ALLOW_INSECURE_ENDPOINT="true",  # the emulator, on loopback
+                # The chart's Secret does this in a cluster (docs/security.md).
+                SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE=str(
+                    proofs.key_file(workdir / "ownership-key")
+                ),
             )
             operator = _spawn(
                 [

@@ -4,7 +4,7 @@ The status is a selection of ``DescribeTrainingJob``'s members (``DESCRIBED``), 
 one naming rule and converted by walking the output shape: timestamps become RFC 3339 strings
 in UTC, everything else stays as JSON already has it. The operator adds its own fields beside
 them (``OPERATOR_STATUS_FIELDS``): ``phase``, ``logsUrl``, ``region``, ``failureLogTail``,
-``observedGeneration`` and ``conditions``.
+``ownershipProof``, ``observedGeneration`` and ``conditions``.
 """
 
 import base64
@@ -148,6 +148,14 @@ def _operator_fields() -> dict[str, schema.Schema]:
             "description": "The last lines the failing host logged before the job failed "
             "(only with the operator's failureLogTail setting), credential-looking strings "
             "redacted. The whole log: `kubectl sagemaker logs NAME`.",
+        },
+        "ownershipProof": {
+            "type": "string",
+            "maxLength": 80,
+            "description": "The operator's proof that the job named here carries this "
+            "resource's uid tag (a keyed hash only the operator can make), so a restarted "
+            "operator need not ask SageMaker again. Not secret; a copy proves nothing for "
+            "another resource or another job.",
         },
         "observedGeneration": {
             "type": "integer",
