@@ -271,7 +271,12 @@ def test_upgrade_changes_settings_and_reaches_the_crd(
         "replicaCount": 2,
         "operator": {"logLevel": "DEBUG"},
     }
+    key = ("secret", "smop-cluster-sagemaker-operator-ownership-key", "-n", "smop-cluster-system")
+    before = get_json(control_plane, *key)["data"]["key"]
     upgrade_chart(control_plane, cluster_release, values, workdir=workdir, chart=chart)
+    # The proofs' key is drawn once: an upgrade renders the one it finds (lookup), or every
+    # proof written before would fail its check and each job's tags be asked again.
+    assert get_json(control_plane, *key)["data"]["key"] == before
 
     deployment = get_json(
         control_plane, "deployment", "smop-cluster-sagemaker-operator", "-n", "smop-cluster-system"
@@ -334,6 +339,10 @@ def test_uninstall_removes_everything_but_the_crd(
     )
     # The CRD (kept) is still served.
     control_plane.kubectl("get", "crd", CRD_NAME)
+    # So is the ownership proofs' key, for a reinstall's proofs to hold.
+    control_plane.kubectl(
+        "get", "secret", "smop-gone-sagemaker-operator-ownership-key", "-n", "smop-gone-system"
+    )
 
 
 def test_the_chart_crd_file_is_what_the_cluster_serves(

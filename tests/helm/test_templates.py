@@ -6,6 +6,9 @@ accepted by a real one and that the RBAC they grant is enough and no more.
 
 from __future__ import annotations
 
+import base64
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,10 +55,52 @@ def test_kopf_identity_is_the_pod_name() -> None:
     assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
 
-def settings_from_env() -> Settings:
-    """The operator's settings as the pod would read them (from the environment only)."""
+KEY_FILE = "/var/run/secrets/sagemaker-operator.io/ownership/key"
+
+
+def settings_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
+    """The operator's settings as the pod would read them (from the environment only); the
+    ownership key, which the pod reads from its mounted Secret, from a file of the test's."""
+    assert os.environ.get("SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE") == KEY_FILE
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 64)
+    monkeypatch.setenv("SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE", str(key))
     no_arguments: dict[str, Any] = {}
     return Settings(**no_arguments)
+
+
+def test_the_ownership_key_is_a_kept_secret_only_the_pod_mounts() -> None:
+    manifests = render()
+    secret = only(manifests, "Secret", "smop-sagemaker-operator-ownership-key")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert len(base64.b64decode(secret["data"]["key"])) == 64
+    assert env_of(manifests)["SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE"] == KEY_FILE
+    (mount,) = [m for m in container(manifests)["volumeMounts"] if m["name"] == "ownership-key"]
+    assert (mount["mountPath"], mount["readOnly"]) == (os.path.dirname(KEY_FILE), True)
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "ownership-key"]
+    assert volume["secret"] == {
+        "secretName": "smop-sagemaker-operator-ownership-key",
+        "defaultMode": 0o440,
+    }
+
+
+def test_an_existing_ownership_secret_is_used_and_none_is_made() -> None:
+    manifests = render({"ownershipProof": {"existingSecret": "from-the-vault"}})
+    assert find(manifests, "Secret") == []
+    pod = only(manifests, "Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "ownership-key"]
+    assert volume["secret"]["secretName"] == "from-the-vault"
+
+
+def test_without_ownership_proofs_no_key_is_made_or_mounted() -> None:
+    manifests = render({"ownershipProof": {"enabled": False}})
+    assert find(manifests, "Secret") == []
+    assert "SAGEMAKER_OPERATOR_OWNERSHIP_KEY_FILE" not in env_of(manifests)
+    assert all(
+        v["name"] != "ownership-key"
+        for v in only(manifests, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    )
 
 
 def rules_of(role: Manifest) -> set[tuple[str, str, str]]:
@@ -414,7 +459,7 @@ def test_liveness_probe_and_ports_follow_the_operator_ports() -> None:
 
 
 def test_every_operator_setting_is_set_from_values_and_parses(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     values = {
         "watchNamespaces": ["a", "b"],
@@ -453,7 +498,7 @@ def test_every_operator_setting_is_set_from_values_and_parses(
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = settings_from_env()
+    settings = settings_from_env(monkeypatch, tmp_path)
     assert settings.namespaces == ["a", "b"]
     assert settings.standalone is False
     assert settings.peering_name == "smop-sagemaker-operator"
@@ -482,14 +527,14 @@ def test_every_operator_setting_is_set_from_values_and_parses(
 
 
 def test_defaults_parse_as_settings_and_leave_region_and_endpoint_to_aws(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     env = env_of(render())
     assert "SAGEMAKER_OPERATOR_DEFAULT_REGION" not in env
     assert "SAGEMAKER_OPERATOR_SAGEMAKER_ENDPOINT_URL" not in env
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    settings = settings_from_env()
+    settings = settings_from_env(monkeypatch, tmp_path)
     assert settings.namespaces == []
     assert settings.standalone is True
     assert settings.log_format == "json"

@@ -55,6 +55,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-listing" (include "sagemaker-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- /* The Secret holding the ownership proofs' key (ownership-key.yaml), or the user's own. */}}
+{{- define "sagemaker-operator.ownershipKeySecret" -}}
+{{- if .Values.ownershipProof.existingSecret }}
+{{- .Values.ownershipProof.existingSecret }}
+{{- else }}
+{{- printf "%s-ownership-key" (include "sagemaker-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
 {{- define "sagemaker-operator.image" -}}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
