@@ -194,7 +194,15 @@ def test_the_index_knows_a_new_job_from_the_handlers_write_before_the_watch_show
 
     index = owned.OwnedIndex()
     index.put("a", None)  # the watch: the resource, no job yet
-    index.created(versioned("12", "Starting"))  # the create handler's write answered
+    index.claimed("a", "arn-1", None)  # a create whose status write did not land
+    assert index.vouched("a", "arn-1")
+    assert index.in_region("us-east-1") == []
+    written = versioned("12", "Starting")
+    answered = {
+        "metadata": {"namespace": "ns", "name": "a", "resourceVersion": "12"},
+        "status": dict(written.status),
+    }
+    index.claimed("a", "arn-1", answered)  # the create handler's write answered
     assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]
     index.put("a", None)  # the watch, late: versions from before the job
     assert [job.resource_version for job in index.in_region("us-east-1")] == ["12"]

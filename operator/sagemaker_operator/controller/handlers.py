@@ -84,17 +84,7 @@ async def _decide(
         runtime, resource, outcome.status, retry, unless_terminal=unless_terminal
     )
     if outcome.owned_arn:
-        runtime.owned.vouch(resource.uid, outcome.owned_arn)
-    if written is not None and not resource.status.get("trainingJobArn"):
-        record = owned.record_of(
-            namespace=resource.namespace,
-            name=resource.name,
-            uid=resource.uid,
-            meta=written.get("metadata") or {},
-            status=written.get("status") or {},
-        )
-        if record is not None:
-            runtime.owned.created(record)
+        runtime.owned.claimed(resource.uid, outcome.owned_arn, written)
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
     return outcome

@@ -161,6 +161,24 @@ class OwnedIndex:
         self._replaced.pop(uid, None)
         self._link(uid, record)
 
+    def claimed(self, uid: str, arn: str, written: Mapping[str, Any] | None) -> None:
+        """A handler proved the job ``arn`` is resource ``uid``'s (it created, adopted or
+        found it) and wrote the status that names it, which the API server answered as
+        ``written`` (None: no write landed): vouched for, and shown by the index at once."""
+        self.vouch(uid, arn)
+        if written is None:
+            return
+        meta = written.get("metadata") or {}
+        record = record_of(
+            namespace=str(meta.get("namespace")),
+            name=str(meta.get("name")),
+            uid=uid,
+            meta=meta,
+            status=written.get("status") or {},
+        )
+        if record is not None:
+            self.created(record)
+
     def created(self, record: OwnedJob) -> None:
         """A handler's status write named the resource's new job (a create or an adoption):
         the index shows it now, not when the watch does.
