@@ -268,6 +268,46 @@ async def test_a_restart_trusts_only_its_own_proof_for_this_job(
     assert tags.calls == calls
 
 
+async def test_an_ended_jobs_describe_goes_before_owed_ones() -> None:
+    """Owed Describes (a job shown from its summary, owing its details) start none while a
+    job that ended waits for its own: both draw on one Describe budget, and the end is what
+    a person or a workflow waits on."""
+    owed = [shown_from_summary(f"u{name}", name, "Training") for name in "abcdef"]
+    done = job("uz", "z")
+    assert done is not None
+    in_flight = asyncio.Event()  # the payer's first Describes have begun
+    listed = asyncio.Event()
+    ended_done = asyncio.Event()
+    started_while_ended_waited: list[str] = []
+
+    class Listing(FakeListing):
+        async def list_page(self, **params: Any) -> Mapping[str, Any]:
+            await in_flight.wait()  # the page comes while the payer is at work
+            listed.set()
+            return await super().list_page(**params)
+
+        async def describe(self, job_name: str) -> Mapping[str, Any]:
+            if job_name == "z":
+                # The budget's wait, as the loop sees it: a few turns before the answer.
+                for _ in range(20):
+                    await asyncio.sleep(0)
+                ended_done.set()
+            elif listed.is_set() and not ended_done.is_set():
+                started_while_ended_waited.append(job_name)
+            else:
+                in_flight.set()
+                await listed.wait()  # the first owed Describes are on the wire meanwhile
+            return await super().describe(job_name)
+
+    descriptions = {name: [described(name, "Training")] for name in "abcdef"}
+    listing = Listing([page(ended("z", 5))], {**descriptions, "z": [described("z", "Completed")]})
+    made, applied = poller(listing, *owed, done)
+    await made.cycle()
+    assert started_while_ended_waited == []
+    assert ("uz", "Completed") in applied.seen
+    assert {uid for uid, _ in applied.seen} == {"uz", *(j.uid for j in owed)}
+
+
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:
     from_summary = shown_from_summary("ua", "a", "Downloading")
     listing = FakeListing([page(), page()], {"a": [described("a", "Downloading")]})
