@@ -268,6 +268,26 @@ async def test_a_restart_trusts_only_its_own_proof_for_this_job(
     assert tags.calls == calls
 
 
+async def test_a_failing_call_is_tried_six_times_with_pauses_capped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fault run's 25 % of failed calls must rarely fail a page outright, and a page's
+    tries must not outlast the cycle's interval."""
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:  # the pauses are the subject, not the time
+        pauses.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", pause)
+    answers: list[Any] = [INTERNAL] * (observation.PAGE_ATTEMPTS - 1) + [page()]
+    listing = FakeListing(answers)
+    assert observation.PAGE_ATTEMPTS == 6
+    assert await observation.retried(listing.list_page, retry_seconds=100) == page()
+    assert len(listing.calls) == observation.PAGE_ATTEMPTS
+    assert len(pauses) == observation.PAGE_ATTEMPTS - 1
+    assert all(0 <= p <= observation.PAGE_RETRY_CAP_SECONDS for p in pauses)
+
+
 async def test_an_ended_jobs_describe_goes_before_owed_ones() -> None:
     """Owed Describes (a job shown from its summary, owing its details) start none while a
     job that ended waits for its own: both draw on one Describe budget, and the end is what
