@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from sagemaker_operator import names
+from sagemaker_operator.controller import owned
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.emulator import testing
 from tests.controller.helpers import (
@@ -449,13 +450,24 @@ def test_observation_is_in_bulk_and_terminal_jobs_cost_nothing(
 
     def described_in_training() -> bool:
         # NB: a status shown from a listing's summary owes its Describe until the Describe's
-        # transitions are written; counting Describes before that raced with the payment
-        # (CI once saw 8 owed ones paid after every status read Training).
-        return all(
-            r.get("status", {}).get("secondaryStatus") == "Training"
-            and (r["status"].get("secondaryStatusTransitions") or [{}])[-1].get("status")
-            == "Training"
+        # transitions are written (the poller's own test of that: described_fully); counting
+        # Describes before that raced with the payment (CI once saw 8 paid after every status
+        # read Training).
+        records = [
+            owned.record_of(
+                namespace=namespace,
+                name=r["metadata"]["name"],
+                uid=r["metadata"]["uid"],
+                meta=r["metadata"],
+                status=r.get("status") or {},
+            )
             for r in get_all(control_plane, namespace).values()
+        ]
+        return all(
+            record is not None
+            and record.status.get("secondaryStatus") == "Training"
+            and record.described_fully
+            for record in records
         )
 
     eventually(lambda: len(get_all(control_plane, namespace)) == count)

@@ -246,8 +246,9 @@ class RegionPoller:
         self._described: dict[str, tuple[Any, ...]] = {}  # summary last applied, per uid
         self._owed: set[str] = set()  # uids shown from a summary, owed a full Describe
         self._direct: set[str] = set()  # uids of old jobs described instead of listed
-        # Describes a status waits on (a job that ended, or is gone) under way; while any
-        # is, no owed Describe starts (``calm``): both draw on one Describe budget.
+        # Describes a status waits on under way (a job that ended or is gone, or one described
+        # instead of listed); while any is, no owed Describe starts (``calm``): both draw on
+        # one Describe budget.
         self._urgent = 0
         self._calm = asyncio.Event()
         self._calm.set()
