@@ -328,6 +328,49 @@ async def test_an_ended_jobs_describe_goes_before_owed_ones() -> None:
     assert {uid for uid, _ in applied.seen} == {"uz", *(j.uid for j in owed)}
 
 
+@pytest.mark.parametrize(
+    ("rewritten", "writes"),
+    [
+        (None, 0),  # the resource unchanged since: the listing's Training is applied already
+        ("Training", 0),  # written again since, still showing Training: nothing to do
+        ("Downloading", 1),  # a stale write landed over Training: applied again
+    ],
+)
+async def test_a_change_applied_then_overwritten_is_applied_again(
+    rewritten: str | None, writes: int
+) -> None:
+    """In the fault run at N = 10,000, a handler's write of a description read minutes
+    before landed over the poller's `Training`; the poller remembered having applied it and
+    judged every later listing of the job unchanged: 152 statuses `Downloading` for good."""
+    before = job("ua", "a", "Downloading")
+    assert before is not None
+    before = dataclasses.replace(before, resource_version="1")
+    training = {
+        **described("a", "Training"),
+        "LastModifiedTime": T0 + datetime.timedelta(minutes=5),
+    }
+    listing = FakeListing([page(summary("a", "Training", 5))], {"a": [training]})
+    made, applied = poller(listing, before)
+    await made.cycle()
+    assert applied.seen == [("ua", "Training"), ("ua", "Training")]  # summary, then Describe
+    if rewritten is not None:
+        since = job("ua", "a", rewritten)
+        assert since is not None
+        if rewritten == "Training":
+            since = dataclasses.replace(
+                since, status={**since.status, "lastModifiedTime": "2026-12-01T10:05:00Z"}
+            )
+        made._index.put("ua", dataclasses.replace(since, resource_version="2"))
+    listing.pages = [page(summary("a", "Training", 5))]
+    listing.descriptions["a"] = [training]
+    await made.cycle()
+    assert len(applied.seen) == 2 + 2 * writes
+    modified_after = listing.params[-1].get("LastModifiedTimeAfter")
+    if writes:  # the window reaches back to what the status shows, not the last cycle
+        assert modified_after is not None
+        assert modified_after <= datetime.datetime(2026, 12, 1, 10, 0, tzinfo=datetime.UTC)
+
+
 async def test_a_status_from_a_summary_before_a_restart_is_described_once() -> None:
     from_summary = shown_from_summary("ua", "a", "Downloading")
     listing = FakeListing([page(), page()], {"a": [described("a", "Downloading")]})

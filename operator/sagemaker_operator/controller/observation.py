@@ -243,7 +243,8 @@ class RegionPoller:
         self._keep = keep
         self.window: window_hints.Hint | None = None  # where the last cycle's listing began
         self._covered: set[str] = set()  # resources (uids) a listing window has included
-        self._described: dict[str, tuple[Any, ...]] = {}  # summary last applied, per uid
+        # uid -> (the change last applied, the index version it was applied to or shown by)
+        self._described: dict[str, tuple[tuple[Any, ...], str | None]] = {}
         self._owed: set[str] = set()  # uids shown from a summary, owed a full Describe
         self._direct: set[str] = set()  # uids of old jobs described instead of listed
         # Describes a status waits on under way (a job that ended or is gone, or one described
@@ -357,6 +358,7 @@ class RegionPoller:
         direct = [job for job in everyone if job.uid in self._direct]
         listed = [job for job in everyone if job.uid not in self._direct]
         listed_names = {job.job_name for job in listed}
+        self._overwritten(listed)
         full = time.monotonic() - self._last_full_sweep >= self._full_sweep_interval
         uncovered = [job for job in listed if full or job.uid not in self._covered]
         # A status written from a summary before a restart still owes its Describe.
@@ -389,7 +391,7 @@ class RegionPoller:
                 if (
                     job.uid not in self._direct
                     and mark != job.fingerprint
-                    and mark != self._described.get(job.uid)
+                    and not self._applied(job, mark)
                 ):
                     changes.start(self._change(job, mark, summary, changes))
 
@@ -560,14 +562,14 @@ class RegionPoller:
             return
         async with changes.gate:
             if self._shows(job, mark):
-                self._described[job.uid] = mark
+                self._remember(job.uid, mark)
                 return
             try:
                 await self._apply(job, summary)
             except Exception as error:  # e.g. the API server's 429: this job, next cycle
                 changes.failed[job.uid] = error
                 return
-            self._described[job.uid] = mark
+            self._remember(job.uid, mark)
             self._owed.add(job.uid)
 
     async def _describe_one(
@@ -576,7 +578,7 @@ class RegionPoller:
         with self._urgently():
             async with changes.gate:
                 if mark is not None and self._shows(job, mark):
-                    self._described[job.uid] = mark
+                    self._remember(job.uid, mark)
                     return
                 error = await self._describe_and_apply(job)
                 if error is not None:
@@ -656,10 +658,13 @@ class RegionPoller:
         if description is not None:
             # NB: what was described, which may be newer than the summary that asked: a later
             # listing showing it is then no change (the index may not show the write yet).
-            self._described[job.uid] = owned.fingerprint(
-                description.get("TrainingJobStatus"),
-                description.get("SecondaryStatus"),
-                owned.parse_time(description.get("LastModifiedTime")),
+            self._remember(
+                job.uid,
+                owned.fingerprint(
+                    description.get("TrainingJobStatus"),
+                    description.get("SecondaryStatus"),
+                    owned.parse_time(description.get("LastModifiedTime")),
+                ),
             )
         return None
 
@@ -687,6 +692,33 @@ class RegionPoller:
 
         await asyncio.gather(*(pay(by_uid[uid]) for uid in sorted(self._owed)))
         metrics.POLLER_OWED.labels(self.region).set(len(self._owed))
+
+    def _remember(self, uid: str, mark: tuple[Any, ...]) -> None:
+        """``mark`` is applied: a later listing showing it is no change while the index still
+        shows the version it was applied to (the watch may not show the write yet)."""
+        current = self._index.get(uid)
+        self._described[uid] = (mark, current.resource_version if current else None)
+
+    def _applied(self, job: owned.OwnedJob, mark: tuple[Any, ...]) -> bool:
+        applied = self._described.get(job.uid)
+        return applied is not None and applied == (mark, job.resource_version)
+
+    def _overwritten(self, listed: list[owned.OwnedJob]) -> None:
+        """Forget what was applied to a job whose resource has been written since, and list
+        it again if the status no longer shows it.
+
+        In the fault run at N = 10,000, 152 statuses stayed `Downloading` for good while
+        SageMaker said `Training`: a handler's write of a description read minutes before
+        landed after the poller had written `Training`, and the memory of that write made
+        every later listing, full sweeps included, judge the job unchanged.
+        """
+        for job in listed:
+            applied = self._described.get(job.uid)
+            if applied is None or applied[1] == job.resource_version:
+                continue
+            del self._described[job.uid]
+            if applied[0] != job.fingerprint:
+                self._covered.discard(job.uid)  # its window reaches back to its watermark
 
     def _forget_all_but(self, uids: set[str]) -> None:
         self._covered.intersection_update(uids)
