@@ -13,7 +13,7 @@ from sagemaker_operator.cli import main
 from sagemaker_operator.emulator import protocol, settings, testing
 from tests.emulator.jobs import HandClock, error_of, request, wait_for, wait_status
 from tests.emulator.process import command
-from tests.plugins.emulator import ClientFactory, client_for
+from tests.plugins.emulator import ClientFactory, client_for, emulator_config
 
 ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012:training-job/"
 
@@ -131,28 +131,33 @@ def test_update_with_nothing_to_change_is_refused(sagemaker_client: Any) -> None
     assert "Nothing to update" in message
 
 
-def test_delete_only_when_terminal_then_the_name_is_free(sagemaker_client: Any) -> None:
-    sagemaker_client.create_training_job(**request("del", fate={"duration-seconds": "1e6"}))
-    code, message, _ = error_of(sagemaker_client.delete_training_job, TrainingJobName="del")
-    assert code == "ResourceInUse"
-    assert "InProgress" in message
+def test_delete_only_when_terminal_then_the_name_is_free() -> None:
+    # NB: Deleting lasts as long as Stopping (20 emulated seconds): 70 ms at the tests' time
+    # scale, less than one Describe takes on a loaded CI machine (this test failed so once).
+    # Its own emulator runs at 0.1: Deleting lasts 2 s.
+    with testing.running(emulator_config(time_scale=0.1)) as running:
+        sagemaker_client = client_for(running.url)
+        sagemaker_client.create_training_job(**request("del", fate={"duration-seconds": "1e6"}))
+        code, message, _ = error_of(sagemaker_client.delete_training_job, TrainingJobName="del")
+        assert code == "ResourceInUse"
+        assert "InProgress" in message
 
-    sagemaker_client.stop_training_job(TrainingJobName="del")
-    wait_status(sagemaker_client, "del", "Stopped")
-    sagemaker_client.delete_training_job(TrainingJobName="del")
-    seen = wait_status(sagemaker_client, "del", "Deleting")
-    assert seen["TrainingJobStatus"] == "Deleting"
+        sagemaker_client.stop_training_job(TrainingJobName="del")
+        wait_status(sagemaker_client, "del", "Stopped")
+        sagemaker_client.delete_training_job(TrainingJobName="del")
+        seen = sagemaker_client.describe_training_job(TrainingJobName="del")
+        assert seen["TrainingJobStatus"] == "Deleting"
 
-    def gone() -> bool:
-        try:
-            sagemaker_client.describe_training_job(TrainingJobName="del")
-        except sagemaker_client.exceptions.ClientError:
-            return True
-        return False
+        def gone() -> bool:
+            try:
+                sagemaker_client.describe_training_job(TrainingJobName="del")
+            except sagemaker_client.exceptions.ClientError:
+                return True
+            return False
 
-    wait_for(gone, bool)
-    sagemaker_client.create_training_job(**request("del"))  # the name can be used again
-    assert sagemaker_client.describe_training_job(TrainingJobName="del")["TrainingJobStatus"]
+        wait_for(gone, bool)
+        sagemaker_client.create_training_job(**request("del"))  # the name can be used again
+        assert sagemaker_client.describe_training_job(TrainingJobName="del")["TrainingJobStatus"]
 
 
 def test_tags_are_added_listed_paged_and_deleted(sagemaker_client: Any) -> None:
