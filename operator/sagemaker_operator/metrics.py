@@ -23,6 +23,12 @@ RETRIES = Counter(
     "Handler retries scheduled after a transient SageMaker error.",
     ["handler"],
 )
+SUPERSEDED_DECISIONS = Counter(
+    "sagemaker_operator_superseded_decisions_total",
+    "Handler decisions dropped unwritten because the resource's status was newer than the "
+    "copy kopf handed the handler; each is made again on a newer copy.",
+    ["handler"],
+)
 RECONCILE_ERRORS = Counter(
     "sagemaker_operator_reconcile_errors_total",
     "Reconciliation errors by step (create, update, delete, poll) and kind (transient,"

@@ -7,17 +7,22 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import kopf
 import pytest
 
 from sagemaker_operator import names
+from sagemaker_operator.config import Settings
+from sagemaker_operator.controller import handlers, owned, reconcile, status_writes
 from sagemaker_operator.controller.kube import Kube, load_api_client, until_answered
 from sagemaker_operator.devstack.controlplane import ControlPlane
 from sagemaker_operator.resource import conditions
 from tests.controller.helpers import apply, events, eventually, get, manifest
 
 pytestmark = pytest.mark.usefixtures("crd_installed")
+STALE_JOB = "stale-0f3c2b1a"
 
 
 @pytest.fixture
@@ -27,6 +32,10 @@ async def kube(control_plane: ControlPlane) -> AsyncIterator[Kube]:
     found.close()
 
 
+def stopping_unless_terminal(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    return None if conditions.is_terminal(status) else {"phase": "Stopping"}
+
+
 async def test_a_late_stopping_never_overwrites_a_terminal_status(
     control_plane: ControlPlane, namespace: str, kube: Kube
 ) -> None:
@@ -34,11 +43,9 @@ async def test_a_late_stopping_never_overwrites_a_terminal_status(
     stopped = {"phase": "Stopped", "trainingJobStatus": "Stopped"}
     assert await kube.patch_status(namespace, "late", stopped)
 
-    written = await kube.patch_status_unless(
-        namespace, "late", {"phase": "Stopping"}, refuse=conditions.is_terminal
-    )
+    written = await kube.patch_status_onto(namespace, "late", stopping_unless_terminal)
 
-    assert written is False
+    assert written is None
     assert get(control_plane, namespace, "late")["status"]["phase"] == "Stopped"
 
 
@@ -49,7 +56,7 @@ async def test_a_running_job_gets_its_stopping_even_after_a_conflict(
     assert await kube.patch_status(namespace, "busy", {"trainingJobStatus": "InProgress"})
     looks: list[Mapping[str, Any]] = []
 
-    def refuse(status: Mapping[str, Any]) -> bool:
+    def patch_for(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
         looks.append(dict(status))
         if len(looks) == 1:
             # Another writer moves the resource on between our read and our write: the
@@ -65,11 +72,12 @@ async def test_a_running_job_gets_its_stopping_even_after_a_conflict(
                 "-p",
                 '{"status": {"secondaryStatus": "Training"}}',
             )
-        return conditions.is_terminal(status)
+        return stopping_unless_terminal(status)
 
-    written = await kube.patch_status_unless(namespace, "busy", {"phase": "Stopping"}, refuse)
+    written = await kube.patch_status_onto(namespace, "busy", patch_for)
 
-    assert written is True
+    assert written is not None
+    assert written["status"]["phase"] == "Stopping"
     assert len(looks) == 2
     assert looks[1]["secondaryStatus"] == "Training"
     status = get(control_plane, namespace, "busy")["status"]
@@ -79,10 +87,69 @@ async def test_a_running_job_gets_its_stopping_even_after_a_conflict(
 async def test_a_gone_resource_is_not_written(
     control_plane: ControlPlane, namespace: str, kube: Kube
 ) -> None:
-    written = await kube.patch_status_unless(
-        namespace, "never-was", {"phase": "Stopping"}, refuse=conditions.is_terminal
+    written = await kube.patch_status_onto(namespace, "never-was", stopping_unless_terminal)
+    assert written is None
+
+
+async def test_a_decision_on_an_older_copy_is_dropped_and_made_again(
+    control_plane: ControlPlane, namespace: str, kube: Kube
+) -> None:
+    """The N = 10,000 fault run's 152 stuck statuses: kopf re-ran a create handler on a copy
+    from before its own write, the handler adopted the job from a description read before
+    the poller wrote ``Training``, and its write put ``Downloading`` back for good."""
+    apply(control_plane, namespace, manifest("stale"))
+    current = get(control_plane, namespace, "stale")
+    arn = f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{STALE_JOB}"
+    recorded = {"trainingJobName": STALE_JOB, "region": "us-east-1", "phase": "Pending"}
+
+    def observed(secondary: str, modified: str) -> dict[str, Any]:
+        described = {
+            "TrainingJobName": STALE_JOB,
+            "TrainingJobArn": arn,
+            "TrainingJobStatus": "InProgress",
+            "SecondaryStatus": secondary,
+            "LastModifiedTime": modified,
+        }
+        return conditions.observed(described, recorded, region="us-east-1", generation=1)
+
+    training = observed("Training", "2026-12-03T23:58:09+00:00")
+    assert await kube.patch_status(namespace, "stale", training)  # the poller's write
+    stale_copy = {**current, "status": recorded}  # kopf's copy: the name recorded, no job
+
+    async def adopt(ports: Any, resource: reconcile.Resource) -> reconcile.Outcome:
+        assert resource.status == recorded
+        found = observed("Downloading", "2026-12-03T23:58:01+00:00")
+        return reconcile.Outcome(found, (("Normal", "Adopted", "found"),), owned_arn=arn)
+
+    index = owned.OwnedIndex()
+    runtime = SimpleNamespace(  # NB: only what _decide reads of the operator's Runtime
+        ports=None, kube=kube, owned=index, settings=Settings.model_validate({})
     )
-    assert written is False
+    body = kopf.Body(cast(kopf.RawBody, stale_copy))
+    with pytest.raises(kopf.TemporaryError) as raised:
+        await handlers._decide(
+            "create",
+            adopt,
+            body=body,
+            spec=body.spec,
+            status=body.status,
+            retry=0,
+            memo=cast(kopf.Memo, SimpleNamespace(runtime=runtime)),
+        )
+
+    assert raised.value.delay == 1.0
+    status = get(control_plane, namespace, "stale")["status"]
+    assert (status["secondaryStatus"], status["lastModifiedTime"]) == (
+        "Training",
+        "2026-12-03T23:58:09+00:00",
+    )
+    assert index.get(current["metadata"]["uid"]) is None  # nothing claimed from the old copy
+
+    # The name recorded before a CreateTrainingJob is refused the same way: from the old
+    # copy, the create would have gone on to SageMaker's ResourceInUse and an adoption.
+    with pytest.raises(status_writes.SupersededError):
+        await status_writes.write_first(kube, namespace, "stale", recorded, creating=True)
+    assert get(control_plane, namespace, "stale")["status"]["phase"] == "InProgress"
 
 
 async def test_listing_trainingjobs_reads_every_one_in_scope(

@@ -66,13 +66,17 @@ async def _decide(
         status=dict(status),
         annotations=dict(body.metadata.annotations),
     )
+    creating = step == "create"
     try:
         outcome = await decide(runtime.ports, resource)
+    except status_writes.SupersededError as error:  # the name recorded onto a status with a job
+        raise _decide_again(step, error) from error
     except KUBE_FAULTS as error:  # reading policies, remembering the name
         cap = runtime.settings.retry_max_delay_seconds
         raise kube_fault(error, None, retry, cap) from error
     except errors.TransientError as error:
-        await _write(runtime, resource, _unsynced_by(error, resource), retry)
+        with contextlib.suppress(status_writes.SupersededError):  # retried all the same
+            await _write(runtime, resource, _unsynced_by(error, resource), retry)
         if retry + 1 == THROTTLED_EVENT_AFTER:
             message = f"Still retrying after {retry + 1} tries: {error}"
             kopf.warn(body, reason=_reason(error), message=message)
@@ -80,14 +84,31 @@ async def _decide(
         metrics.RECONCILE_ERRORS.labels(step, "transient").inc()
         delay = backoff(retry, runtime.settings.retry_max_delay_seconds)
         raise kopf.TemporaryError(str(error), delay=delay) from error
-    written = await _write(
-        runtime, resource, outcome.status, retry, unless_terminal=unless_terminal
-    )
+    try:
+        written = await _write(
+            runtime,
+            resource,
+            outcome.status,
+            retry,
+            creating=creating,
+            unless_terminal=unless_terminal,
+        )
+    except status_writes.SupersededError as error:
+        raise _decide_again(step, error) from error
     if outcome.owned_arn:
         runtime.owned.claimed(resource.uid, outcome.owned_arn, written)
     for type_, reason, message in outcome.events:
         kopf.event(body, type=type_, reason=reason, message=message)
     return outcome
+
+
+def _decide_again(step: str, error: status_writes.SupersededError) -> kopf.TemporaryError:
+    """A decision made on an older copy than the resource is dropped, Events and all, and
+    made again on the copy kopf has next: seen at N = 10,000, where create handlers re-ran
+    on copies from before their own writes and put back descriptions older than the
+    poller's."""
+    metrics.SUPERSEDED_DECISIONS.labels(step).inc()
+    return kopf.TemporaryError(f"{error}; deciding again", delay=1.0)
 
 
 def backoff(retry: int, cap: float) -> float:
@@ -129,6 +150,7 @@ async def _write(
     status: dict[str, Any],
     retry: int,
     *,
+    creating: bool = False,
     unless_terminal: bool = False,
 ) -> Mapping[str, Any] | None:
     try:
@@ -138,6 +160,8 @@ async def _write(
                 resource.namespace,
                 resource.name,
                 status,
+                read=resource.status,
+                creating=creating,
                 unless_terminal=unless_terminal,
             )
         )

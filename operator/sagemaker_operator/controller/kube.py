@@ -206,19 +206,19 @@ class Kube:
             raise
         return found
 
-    async def patch_status_unless(
+    async def patch_status_onto(
         self,
         namespace: str,
         name: str,
-        status: Mapping[str, Any],
-        refuse: Callable[[Mapping[str, Any]], bool],
-    ) -> bool:
-        """Merge-patch the status unless ``refuse`` holds for the status as it is now.
+        patch_for: Callable[[Mapping[str, Any]], Mapping[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """Merge-patch the status with ``patch_for(the status as it is now)``: the object as
+        the patch left it; None if ``patch_for`` refused (None) or had nothing to write, or
+        the resource is gone.
 
-        Read, check and write under the resource's version (a conflict reads again), so a
+        Read, decide and write under the resource's version (a conflict reads again), so a
         status someone wrote meanwhile is never overwritten with an older idea: the delete
         handler's ``Stopping`` must not land after the poller has written ``Stopped``.
-        False if refused or the resource is gone.
         """
         for _attempt in range(CONFLICT_RETRIES):
             try:
@@ -230,21 +230,22 @@ class Kube:
                     names.PLURAL,
                     name,
                 )
-                if refuse(found.get("status") or {}):
-                    return False
+                patch = patch_for(found.get("status") or {})
+                if not patch:
+                    return None
                 version = found["metadata"]["resourceVersion"]
-                await self._patch_status(
+                written: dict[str, Any] = await self._patch_status(
                     namespace,
                     name,
-                    {"metadata": {"resourceVersion": version}, "status": dict(status)},
+                    {"metadata": {"resourceVersion": version}, "status": dict(patch)},
                 )
             except ApiException as error:
                 if error.status == 404:
-                    return False
+                    return None
                 if error.status == 409:
                     continue  # written meanwhile: look again
                 raise
-            return True
+            return written
         raise ApiException(status=409, reason=f"status of {name} kept changing")
 
     def emit(self, ref: Mapping[str, Any], type_: EventType, reason: str, message: str) -> None:

@@ -43,6 +43,9 @@ class RetriesAreWeather(logging.Filter):
         return True
 
 
+CONSISTENCY_TIMEOUT_SECONDS = 60.0
+
+
 def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSettings:
     """kopf's own bookkeeping under our prefix, never kopf's defaults (design: public names)."""
     settings = kopf.OperatorSettings()
@@ -51,6 +54,11 @@ def kopf_settings(operator: Settings, *, priority: int = 0) -> kopf.OperatorSett
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=names.GROUP, key="last-handled-configuration"
     )
+    # NB: how long kopf waits for the watch to bring back its own last patch before it
+    # handles an older copy (kopf's default is 5 s). At N = 10,000 the watch ran far more
+    # than 5 s behind, and create handlers re-ran on copies from before their own writes.
+    # Their writes are refused then (status_writes.SupersededError); this makes them rare.
+    settings.persistence.consistency_timeout = CONSISTENCY_TIMEOUT_SECONDS
     settings.peering.name = operator.peering_name or "sagemaker-operator"
     settings.peering.priority = priority
     settings.peering.lifetime = operator.peering_lifetime_seconds

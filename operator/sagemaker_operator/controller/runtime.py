@@ -74,7 +74,7 @@ class Runtime:
         return Ports(
             sagemaker=self.clients.__getitem__,
             governance=self.governance,
-            remember=functools.partial(status_writes.write_first, self.kube),
+            remember=functools.partial(status_writes.write_first, self.kube, creating=True),
             default_region=self.default_region,
             regions=self.regions,
             proofs=self.proofs,
