@@ -118,9 +118,14 @@ class Applied:
 
 
 def poller(
-    listing: FakeListing, *jobs: owned.OwnedJob | None, full: bool = False, interval: float = 10
+    listing: FakeListing,
+    *jobs: owned.OwnedJob | None,
+    full: bool = False,
+    interval: float = 10,
+    index: owned.OwnedIndex | None = None,
 ) -> tuple[observation.RegionPoller, Applied]:
-    index = owned.OwnedIndex()
+    """A poller over ``jobs``, in ``index`` if given (a row that writes the index meanwhile)."""
+    index = owned.OwnedIndex() if index is None else index
     for found in jobs:
         assert found is not None
         index.put(found.uid, found)
@@ -350,7 +355,8 @@ async def test_a_change_applied_then_overwritten_is_applied_again(
         "LastModifiedTime": T0 + datetime.timedelta(minutes=5),
     }
     listing = FakeListing([page(summary("a", "Training", 5))], {"a": [training]})
-    made, applied = poller(listing, before)
+    index = owned.OwnedIndex()
+    made, applied = poller(listing, before, index=index)
     await made.cycle()
     assert applied.seen == [("ua", "Training"), ("ua", "Training")]  # summary, then Describe
     if rewritten is not None:
@@ -360,7 +366,7 @@ async def test_a_change_applied_then_overwritten_is_applied_again(
             since = dataclasses.replace(
                 since, status={**since.status, "lastModifiedTime": "2026-12-01T10:05:00Z"}
             )
-        made._index.put("ua", dataclasses.replace(since, resource_version="2"))
+        index.put("ua", dataclasses.replace(since, resource_version="2"))
     listing.pages = [page(summary("a", "Training", 5))]
     listing.descriptions["a"] = [training]
     await made.cycle()
@@ -394,8 +400,8 @@ async def test_changes_the_events_consumer_wrote_during_the_listing_are_not_done
         [page(ended("a", 5), summary("b", "Training", 5), ended("c", 5))],
         {"c": [described("c", "Completed")]},
     )
-    made, applied = poller(listing, job("ua", "a"), job("ub", "b"), job("uc", "c"))
-    index = made._index
+    index = owned.OwnedIndex()
+    made, applied = poller(listing, job("ua", "a"), job("ub", "b"), job("uc", "c"), index=index)
     listed = listing.list_page
 
     async def consumer_writes_meanwhile(**params: Any) -> Mapping[str, Any]:

@@ -244,7 +244,7 @@ class RegionPoller:
         self.window: window_hints.Hint | None = None  # where the last cycle's listing began
         self._covered: set[str] = set()  # resources (uids) a listing window has included
         # uid -> (the change last applied, the index version it was applied to or shown by)
-        self._described: dict[str, tuple[tuple[Any, ...], str | None]] = {}
+        self._applied_marks: dict[str, tuple[tuple[Any, ...], str | None]] = {}
         self._owed: set[str] = set()  # uids shown from a summary, owed a full Describe
         self._direct: set[str] = set()  # uids of old jobs described instead of listed
         # Describes a status waits on under way (a job that ended or is gone, or one described
@@ -382,11 +382,7 @@ class RegionPoller:
             if name in judged or name not in listed_names:
                 return  # NB: a job in two parts' overlap is judged once
             judged.add(name)
-            mark = owned.fingerprint(
-                summary.get("TrainingJobStatus"),
-                summary.get("SecondaryStatus"),
-                owned.parse_time(summary.get("LastModifiedTime")),
-            )
+            mark = owned.fingerprint_of(summary)
             for job in running[name]:
                 if (
                     job.uid not in self._direct
@@ -658,14 +654,7 @@ class RegionPoller:
         if description is not None:
             # NB: what was described, which may be newer than the summary that asked: a later
             # listing showing it is then no change (the index may not show the write yet).
-            self._remember(
-                job.uid,
-                owned.fingerprint(
-                    description.get("TrainingJobStatus"),
-                    description.get("SecondaryStatus"),
-                    owned.parse_time(description.get("LastModifiedTime")),
-                ),
-            )
+            self._remember(job.uid, owned.fingerprint_of(description))
         return None
 
     async def _pay_owed(self, running: Mapping[str, list[owned.OwnedJob]], seconds: float) -> None:
@@ -697,11 +686,13 @@ class RegionPoller:
         """``mark`` is applied: a later listing showing it is no change while the index still
         shows the version it was applied to (the watch may not show the write yet)."""
         current = self._index.get(uid)
-        self._described[uid] = (mark, current.resource_version if current else None)
+        self._applied_marks[uid] = (mark, current.resource_version if current else None)
 
     def _applied(self, job: owned.OwnedJob, mark: tuple[Any, ...]) -> bool:
-        applied = self._described.get(job.uid)
-        return applied is not None and applied == (mark, job.resource_version)
+        # NB: no version check here: ``_overwritten`` dropped, at the cycle's start, every
+        # mark whose resource has been written since.
+        applied = self._applied_marks.get(job.uid)
+        return applied is not None and applied[0] == mark
 
     def _overwritten(self, listed: list[owned.OwnedJob]) -> None:
         """Forget what was applied to a job whose resource has been written since, and list
@@ -713,10 +704,10 @@ class RegionPoller:
         every later listing, full sweeps included, judge the job unchanged.
         """
         for job in listed:
-            applied = self._described.get(job.uid)
+            applied = self._applied_marks.get(job.uid)
             if applied is None or applied[1] == job.resource_version:
                 continue
-            del self._described[job.uid]
+            del self._applied_marks[job.uid]
             if applied[0] != job.fingerprint:
                 self._covered.discard(job.uid)  # its window reaches back to its watermark
 
@@ -724,8 +715,8 @@ class RegionPoller:
         self._covered.intersection_update(uids)
         self._owed.intersection_update(uids)
         self._direct.intersection_update(uids)
-        for uid in set(self._described) - uids:
-            del self._described[uid]
+        for uid in set(self._applied_marks) - uids:
+            del self._applied_marks[uid]
 
     def _report_counts(self) -> None:
         counts: dict[str, int] = {}

@@ -88,6 +88,15 @@ def fingerprint(
     return status, secondary, int(modified.timestamp()) if modified else None
 
 
+def fingerprint_of(answer: Mapping[str, Any]) -> tuple[str | None, str | None, int | None]:
+    """The fingerprint of a ListTrainingJobs summary or a DescribeTrainingJob answer."""
+    return fingerprint(
+        answer.get("TrainingJobStatus"),
+        answer.get("SecondaryStatus"),
+        parse_time(answer.get("LastModifiedTime")),
+    )
+
+
 def parse_time(value: Any) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
