@@ -135,6 +135,7 @@ async def test_a_decision_on_an_older_copy_is_dropped_and_made_again(
             status=body.status,
             retry=0,
             memo=cast(kopf.Memo, SimpleNamespace(runtime=runtime)),
+            creating=True,
         )
 
     assert raised.value.delay == 1.0

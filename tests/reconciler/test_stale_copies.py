@@ -77,7 +77,7 @@ ROWS = [
         "the same adoption, refused by the job's newer change alone",
         read=RECORDED,
         decided=DOWNLOADING,
-        shown={**TRAINING, "trainingJobArn": ARN},
+        shown=TRAINING,
         superseded=True,
     ),
     Row(

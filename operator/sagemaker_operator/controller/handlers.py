@@ -53,9 +53,12 @@ async def _decide(
     status: kopf.Status,
     retry: int,
     memo: kopf.Memo,
+    creating: bool = False,
     unless_terminal: bool = False,
 ) -> reconcile.Outcome:
-    """Run one decision: retry its transient faults, write its status first, post its Events."""
+    """Run one decision: retry its transient faults, write its status first, post its Events.
+
+    ``creating`` and ``unless_terminal``: how its status is written (status_writes)."""
     runtime = _runtime(memo)
     resource = reconcile.Resource(
         namespace=str(body.metadata.namespace),
@@ -66,7 +69,6 @@ async def _decide(
         status=dict(status),
         annotations=dict(body.metadata.annotations),
     )
-    creating = step == "create"
     try:
         outcome = await decide(runtime.ports, resource)
     except status_writes.SupersededError as error:  # the name recorded onto a status with a job
@@ -203,7 +205,7 @@ async def owned_jobs(
 
 @kopf.on.create(*RESOURCE, id="create-training-job")
 async def create_training_job(**kwargs: Any) -> None:
-    await _decide("create", reconcile.create, **_args(kwargs))
+    await _decide("create", reconcile.create, creating=True, **_args(kwargs))
 
 
 @kopf.on.update(*RESOURCE, field="spec", id="update-training-job")

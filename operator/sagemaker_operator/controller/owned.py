@@ -97,6 +97,14 @@ def fingerprint_of(answer: Mapping[str, Any]) -> tuple[str | None, str | None, i
     )
 
 
+def predates(modified: Any, status: Mapping[str, Any]) -> bool:
+    """Whether a change of SageMaker's at ``modified`` is older than the one ``status``
+    shows (its ``lastModifiedTime``); False if either time is unknown."""
+    at = parse_time(modified)
+    shown_at = parse_time(status.get("lastModifiedTime"))
+    return at is not None and shown_at is not None and at < shown_at
+
+
 def parse_time(value: Any) -> datetime.datetime | None:
     if isinstance(value, datetime.datetime):
         return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)

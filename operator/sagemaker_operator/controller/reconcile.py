@@ -388,7 +388,7 @@ def _tracked(
             job.status, reason="JobNotFound", message=message, generation=job.generation
         )
         return Outcome(status, (("Warning", "JobNotFound", message),))
-    if _older_than_shown(job, description):
+    if owned.predates(description.get("LastModifiedTime"), job.status):
         # NB: a Describe or summary read before a change the status shows already (a
         # Describe paid beside the listing, written after a 409 onto the newer status): the
         # status must never go back. Seen at N = 10,000: a job shown Downloading for ever,
@@ -402,10 +402,3 @@ def _tracked(
         stop_requested=job.status.get("phase") == "Stopping",
     )
     return Outcome(new, tuple(events_between(job.status, new)))
-
-
-def _older_than_shown(job: owned.OwnedJob, description: Mapping[str, Any]) -> bool:
-    """Whether SageMaker's ``description`` predates the change the status shows."""
-    described_at = owned.parse_time(description.get("LastModifiedTime"))
-    shown_at = owned.parse_time(job.status.get("lastModifiedTime"))
-    return described_at is not None and shown_at is not None and described_at < shown_at

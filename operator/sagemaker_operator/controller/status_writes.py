@@ -14,6 +14,9 @@ as it is now (read under its version): its conditions merged by type, never a me
 merely copied from its copy. A decision that read SageMaker is refused (:class:`SupersededError`)
 if the status shows a later change of the job than it read, and a create decision if the
 status names a job by now: the handler decides again, on a newer copy.
+
+Observation writes through here too (:func:`write_changes`), and only the members that
+differ from what the resource shows, so an unchanged job costs no Kubernetes request.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sagemaker_operator.controller.kube import Kube
-from sagemaker_operator.controller.owned import parse_time
+from sagemaker_operator.controller.owned import predates
 from sagemaker_operator.resource import conditions
 
 
@@ -58,9 +61,7 @@ def superseded(shown: Mapping[str, Any], patch: Mapping[str, Any], *, creating: 
     shown_arn = shown.get("trainingJobArn")
     if creating and shown_arn and shown_arn != patch.get("trainingJobArn"):
         return True
-    written_at = parse_time(patch.get("lastModifiedTime"))
-    shown_at = parse_time(shown.get("lastModifiedTime"))
-    return written_at is not None and shown_at is not None and written_at < shown_at
+    return predates(patch.get("lastModifiedTime"), shown)
 
 
 async def write_first(
